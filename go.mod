@@ -1,0 +1,3 @@
+module github.com/btcpipe/btcpipe
+
+go 1.26.8

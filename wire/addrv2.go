@@ -1,0 +1,204 @@
+package wire
+
+import (
+	"crypto/sha3"
+	"encoding/base32"
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// MaxAddrV2Len is the longest address an addrv2 entry may carry (BIP155).
+const MaxAddrV2Len = 512
+
+// NetID is a BIP155 network id.
+type NetID uint8
+
+// BIP155 network ids.
+const (
+	NetIPv4  NetID = 1 // 4 bytes
+	NetIPv6  NetID = 2 // 16 bytes
+	NetTorV2 NetID = 3 // 10 bytes; deprecated, skipped like an unknown id (as Bitcoin Core does)
+	NetTorV3 NetID = 4 // 32 bytes: ed25519 public key
+	NetI2P   NetID = 5 // 32 bytes: SHA-256 of the destination
+	NetCJDNS NetID = 6 // 16 bytes, fc00::/8
+)
+
+// addrLen returns the address length of a network id this package decodes,
+// or 0 for ids that are skipped.
+func (n NetID) addrLen() int {
+	switch n {
+	case NetIPv4:
+		return 4
+	case NetIPv6, NetCJDNS:
+		return 16
+	case NetTorV3, NetI2P:
+		return 32
+	}
+	return 0
+}
+
+// String returns the network's name: "ipv4", "ipv6", "torv2", "torv3",
+// "i2p", "cjdns", or "net(N)".
+func (n NetID) String() string {
+	switch n {
+	case NetIPv4:
+		return "ipv4"
+	case NetIPv6:
+		return "ipv6"
+	case NetTorV2:
+		return "torv2"
+	case NetTorV3:
+		return "torv3"
+	case NetI2P:
+		return "i2p"
+	case NetCJDNS:
+		return "cjdns"
+	}
+	return "net(" + strconv.Itoa(int(n)) + ")"
+}
+
+// NetAddrV2 is a BIP155 addrv2 entry.
+//
+// IP holds the address of IPv4, IPv6 and CJDNS entries; Key holds the 32
+// bytes of Tor v3 (public key) and I2P (destination hash) entries.
+type NetAddrV2 struct {
+	Time     uint32 // Unix seconds
+	Services ServiceFlag
+	Network  NetID
+	IP       netip.Addr
+	Key      [32]byte
+	Port     uint16
+}
+
+// NetAddrV2FromAddrPort returns an IPv4 or IPv6 entry for ap. An
+// IPv4-mapped IPv6 address becomes an IPv4 entry.
+func NetAddrV2FromAddrPort(ap netip.AddrPort, services ServiceFlag, t uint32) NetAddrV2 {
+	ip := ap.Addr().Unmap()
+	n := NetIPv6
+	if ip.Is4() {
+		n = NetIPv4
+	}
+	return NetAddrV2{Time: t, Services: services, Network: n, IP: ip, Port: ap.Port()}
+}
+
+// AddrPort returns the address as a netip.AddrPort for IPv4, IPv6 and CJDNS
+// entries; ok is false for Tor and I2P.
+func (a NetAddrV2) AddrPort() (ap netip.AddrPort, ok bool) {
+	switch a.Network {
+	case NetIPv4, NetIPv6, NetCJDNS:
+		return netip.AddrPortFrom(a.IP, a.Port), true
+	}
+	return netip.AddrPort{}, false
+}
+
+var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// Host renders the address without its port: an IP address, a Tor v3
+// "….onion" name (with the version 3 checksum of rend-spec-v3), or an I2P
+// "….b32.i2p" name.
+func (a NetAddrV2) Host() string {
+	switch a.Network {
+	case NetTorV3:
+		return TorV3Host(a.Key)
+	case NetI2P:
+		return strings.ToLower(b32.EncodeToString(a.Key[:])) + ".b32.i2p"
+	}
+	return a.IP.String()
+}
+
+// String renders host:port, with IPv6 hosts in brackets.
+func (a NetAddrV2) String() string {
+	if a.Network == NetIPv6 || a.Network == NetCJDNS {
+		return "[" + a.Host() + "]:" + strconv.Itoa(int(a.Port))
+	}
+	return a.Host() + ":" + strconv.Itoa(int(a.Port))
+}
+
+// TorV3Host returns the .onion host name of a Tor v3 public key:
+// base32(pubkey | checksum | 0x03) where checksum is the first two bytes of
+// SHA3-256(".onion checksum" | pubkey | 0x03).
+func TorV3Host(pubkey [32]byte) string {
+	h := sha3.New256()
+	h.Write([]byte(".onion checksum"))
+	h.Write(pubkey[:])
+	h.Write([]byte{3})
+	sum := h.Sum(nil)
+	var raw [35]byte
+	copy(raw[:], pubkey[:])
+	raw[32], raw[33], raw[34] = sum[0], sum[1], 3
+	return strings.ToLower(b32.EncodeToString(raw[:])) + ".onion"
+}
+
+// ParseTorV3Host parses a "….onion" v3 host name back to its public key,
+// checking the version and checksum.
+func ParseTorV3Host(host string) ([32]byte, error) {
+	var key [32]byte
+	name, ok := strings.CutSuffix(strings.ToLower(host), ".onion")
+	if !ok || len(name) != 56 {
+		return key, fmt.Errorf("wire: %q is not a Tor v3 .onion name", host)
+	}
+	raw, err := b32.DecodeString(strings.ToUpper(name))
+	if err != nil || len(raw) != 35 || raw[34] != 3 {
+		return key, fmt.Errorf("wire: %q is not a Tor v3 .onion name", host)
+	}
+	copy(key[:], raw[:32])
+	if TorV3Host(key) != strings.ToLower(host) {
+		return key, fmt.Errorf("wire: %q has a bad .onion checksum", host)
+	}
+	return key, nil
+}
+
+// AppendNetAddrV2 appends the BIP155 encoding of a. An entry whose Network
+// this package does not decode is encoded with an empty address.
+func AppendNetAddrV2(dst []byte, a NetAddrV2) []byte {
+	dst = binary.LittleEndian.AppendUint32(dst, a.Time)
+	dst = AppendVarInt(dst, uint64(a.Services))
+	dst = append(dst, byte(a.Network))
+	switch a.Network {
+	case NetIPv4:
+		ip := a.IP.Unmap().As4()
+		dst = AppendVarBytes(dst, ip[:])
+	case NetIPv6, NetCJDNS:
+		ip := a.IP.As16()
+		dst = AppendVarBytes(dst, ip[:])
+	case NetTorV3, NetI2P:
+		dst = AppendVarBytes(dst, a.Key[:])
+	default:
+		dst = AppendVarInt(dst, 0)
+	}
+	return binary.BigEndian.AppendUint16(dst, a.Port)
+}
+
+// netAddrV2 reads one entry. ok is false for an entry that is skipped
+// (unknown or deprecated network id), as BIP155 asks.
+func (r *reader) netAddrV2() (a NetAddrV2, ok bool) {
+	a.Time = r.uint32()
+	a.Services = ServiceFlag(r.varInt())
+	a.Network = NetID(r.uint8())
+	start := r.off
+	addr := r.varBytes(MaxAddrV2Len)
+	a.Port = r.uint16BE()
+	if r.err != nil {
+		return a, false
+	}
+	want := a.Network.addrLen()
+	if want == 0 {
+		return a, false
+	}
+	if len(addr) != want {
+		r.fail(start, ErrBadAddress)
+		return a, false
+	}
+	switch a.Network {
+	case NetIPv4:
+		a.IP = netip.AddrFrom4([4]byte(addr))
+	case NetIPv6, NetCJDNS:
+		a.IP = netip.AddrFrom16([16]byte(addr))
+	default:
+		a.Key = [32]byte(addr)
+	}
+	return a, true
+}
