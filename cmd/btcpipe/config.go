@@ -1,0 +1,139 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+	"github.com/sirupsen/logrus"
+
+	"github.com/btcpipe/btcpipe/peer"
+	"github.com/btcpipe/btcpipe/pipeline"
+	"github.com/btcpipe/btcpipe/wire"
+)
+
+// envPrefix is the prefix of every setting: BTCPIPE_NETWORK and so on.
+const envPrefix = "BTCPIPE"
+
+// Config is every setting btcpipe reads. It comes only from the environment.
+type Config struct {
+	Network   string `envconfig:"NETWORK" default:"mainnet" desc:"network: mainnet, testnet3, testnet4, signet, regtest or simnet"`
+	Peer      string `envconfig:"PEER" desc:"peer to connect to: host:port, [IPv6]:port or a host name; empty: one address from the network's DNS seeds (regtest: 127.0.0.1:18444)"`
+	LogLevel  string `envconfig:"LOG_LEVEL" default:"info" desc:"log level: trace, debug (hex dumps of every message), info, warn, error"`
+	LogFormat string `envconfig:"LOG_FORMAT" default:"text" desc:"log format: text (coloured on a terminal) or json (one event per line)"`
+	UserAgent string `envconfig:"USER_AGENT" desc:"user agent sent in version; empty: /btcpipe:VERSION/"`
+
+	MinProtocol      int32         `envconfig:"MIN_PROTOCOL" default:"70001" desc:"oldest peer protocol version accepted"`
+	SendAddrV2       bool          `envconfig:"SEND_ADDRV2" default:"true" desc:"ask peers for addrv2 (BIP155) instead of addr"`
+	HandshakeTimeout time.Duration `envconfig:"HANDSHAKE_TIMEOUT" default:"30s" desc:"time allowed for the version handshake"`
+	PingInterval     time.Duration `envconfig:"PING_INTERVAL" default:"2m" desc:"how often to ping the peer"`
+	PingTimeout      time.Duration `envconfig:"PING_TIMEOUT" default:"20m" desc:"disconnect when a ping is not answered within this"`
+	DialTimeout      time.Duration `envconfig:"DIAL_TIMEOUT" default:"10s" desc:"TCP connect timeout"`
+	WriteTimeout     time.Duration `envconfig:"WRITE_TIMEOUT" default:"30s" desc:"deadline of each write to the peer"`
+	BackoffMin       time.Duration `envconfig:"BACKOFF_MIN" default:"1s" desc:"first wait before reconnecting (doubles after each failure)"`
+	BackoffMax       time.Duration `envconfig:"BACKOFF_MAX" default:"5m" desc:"longest wait before reconnecting"`
+	MaxAddrs         int           `envconfig:"MAX_ADDRS" default:"100000" desc:"most unique peer addresses kept in memory"`
+
+	QueueDepth int    `envconfig:"QUEUE_DEPTH" default:"16" desc:"capacity of each channel between stages"`
+	Framer     string `envconfig:"FRAMER" default:"slab" desc:"framer stage implementation"`
+	Verifier   string `envconfig:"VERIFIER" default:"sequential" desc:"checksum verifier stage: sequential or parallel"`
+	Workers    int    `envconfig:"WORKERS" default:"0" desc:"parallel verifier workers; 0: one per CPU"`
+	ReadBuffer int    `envconfig:"READ_BUFFER" default:"65536" desc:"reader's base buffer size in bytes"`
+	Record     string `envconfig:"RECORD" desc:"file to append the raw inbound byte stream to (for btcpipe decode)"`
+}
+
+// loadConfig reads the environment and checks every value.
+func loadConfig() (Config, error) {
+	var c Config
+	if err := envconfig.Process(envPrefix, &c); err != nil {
+		var pe *envconfig.ParseError
+		if errors.As(err, &pe) {
+			return c, fmt.Errorf("%s=%q: %v", pe.KeyName, pe.Value, pe.Err)
+		}
+		return c, err
+	}
+	return c, c.validate()
+}
+
+func (c *Config) validate() error {
+	bad := func(key, format string, args ...any) error {
+		return fmt.Errorf("%s_%s: %s", envPrefix, key, fmt.Sprintf(format, args...))
+	}
+	if _, err := wire.NetworkByName(c.Network); err != nil {
+		return bad("NETWORK", "unknown network %q (want one of %s)", c.Network, strings.Join(wire.NetworkNames(), ", "))
+	}
+	if _, err := logrus.ParseLevel(c.LogLevel); err != nil {
+		return bad("LOG_LEVEL", "unknown level %q (want trace, debug, info, warn or error)", c.LogLevel)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return bad("LOG_FORMAT", "want text or json, not %q", c.LogFormat)
+	}
+	if c.Peer != "" {
+		if _, _, err := peer.SplitHostPort(c.Peer, 1); err != nil {
+			return bad("PEER", "%v", err)
+		}
+	}
+	if len(c.UserAgent) > wire.MaxUserAgentLen {
+		return bad("USER_AGENT", "longer than %d bytes", wire.MaxUserAgentLen)
+	}
+	durations := []struct {
+		key string
+		d   time.Duration
+	}{
+		{"HANDSHAKE_TIMEOUT", c.HandshakeTimeout}, {"PING_INTERVAL", c.PingInterval},
+		{"PING_TIMEOUT", c.PingTimeout}, {"DIAL_TIMEOUT", c.DialTimeout}, {"WRITE_TIMEOUT", c.WriteTimeout},
+		{"BACKOFF_MIN", c.BackoffMin}, {"BACKOFF_MAX", c.BackoffMax},
+	}
+	for _, d := range durations {
+		if d.d <= 0 {
+			return bad(d.key, "must be a positive duration, like 30s or 2m")
+		}
+	}
+	if c.BackoffMax < c.BackoffMin {
+		return bad("BACKOFF_MAX", "%s is shorter than %s_BACKOFF_MIN (%s)", c.BackoffMax, envPrefix, c.BackoffMin)
+	}
+	if c.QueueDepth < 1 || c.QueueDepth > 1<<16 {
+		return bad("QUEUE_DEPTH", "must be 1 to 65536, not %d", c.QueueDepth)
+	}
+	if c.Workers < 0 || c.Workers > 1024 {
+		return bad("WORKERS", "must be 0 to 1024, not %d", c.Workers)
+	}
+	if c.ReadBuffer < 1024 || c.ReadBuffer > 8<<20 {
+		return bad("READ_BUFFER", "must be 1024 to 8388608 bytes, not %d", c.ReadBuffer)
+	}
+	if c.MaxAddrs < 1 {
+		return bad("MAX_ADDRS", "must be at least 1")
+	}
+	if c.MinProtocol < 0 {
+		return bad("MIN_PROTOCOL", "must not be negative")
+	}
+	if _, err := pipeline.DefaultRegistry.Framer(c.Framer, stagesOptions(c)); err != nil {
+		return bad("FRAMER", "unknown framer %q (have %s)", c.Framer, strings.Join(pipeline.DefaultRegistry.Framers(), ", "))
+	}
+	if _, err := pipeline.DefaultRegistry.Verifier(c.Verifier, stagesOptions(c)); err != nil {
+		return bad("VERIFIER", "unknown verifier %q (have %s)", c.Verifier, strings.Join(pipeline.DefaultRegistry.Verifiers(), ", "))
+	}
+	return nil
+}
+
+// printUsage writes every variable with its default and meaning.
+func printUsage(w io.Writer) {
+	var c Config
+	fmt.Fprintf(w, "btcpipe %s: a Bitcoin P2P node built as a pipeline of goroutine stages.\n\n", peer.Version)
+	fmt.Fprint(w, `Usage:
+  btcpipe [node]         connect to one peer, handshake, count the peers it knows, stay connected
+  btcpipe decode FILE|-  decode a recorded inbound stream (see BTCPIPE_RECORD)
+  btcpipe help           this text
+
+Every setting is an environment variable:
+
+`)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VARIABLE\tTYPE\tDEFAULT\tMEANING")
+	_ = envconfig.Usagef(envPrefix, &c, tw, "{{range .}}{{usage_key .}}\t{{usage_type .}}\t{{usage_default .}}\t{{usage_description .}}\n{{end}}")
+	tw.Flush()
+}

@@ -1,0 +1,263 @@
+package peer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/btcpipe/btcpipe/pipeline"
+	"github.com/btcpipe/btcpipe/stages"
+	"github.com/btcpipe/btcpipe/wire"
+)
+
+// NodeConfig configures a Node.
+type NodeConfig struct {
+	Session Config
+	// Peer is host:port, [IPv6]:port or a host name (with or without a
+	// port; the network's default port is used without). Empty: one
+	// address resolved from the network's DNS seeds; regtest and simnet
+	// default to their port on 127.0.0.1.
+	Peer string
+	// Pipeline configures each connection's stages (peer, magic and
+	// observer are filled in per connection).
+	Pipeline pipeline.Config
+	// DialTimeout bounds each TCP connect.
+	DialTimeout time.Duration
+	// BackoffMin and BackoffMax bound the wait between reconnects.
+	BackoffMin, BackoffMax time.Duration
+	// MaxAddrs bounds the book of unique addresses.
+	MaxAddrs int
+	// Record, if set, receives every byte read from every connection.
+	Record io.Writer
+	// Resolve looks up a host name; nil means the system resolver.
+	Resolve func(ctx context.Context, host string) ([]netip.Addr, error)
+	// Dial opens a connection; nil means net.Dialer with DialTimeout.
+	Dial func(ctx context.Context, addr netip.AddrPort) (net.Conn, error)
+}
+
+// NodeHooks let the owner follow the node (for metrics). Each may be nil.
+type NodeHooks struct {
+	Hooks
+	// Connected is called when a TCP connection opens, Disconnected when it
+	// closes (with the reason).
+	Connected    func(addr netip.AddrPort)
+	Disconnected func(addr netip.AddrPort, err error)
+	// Reconnect is called before each wait to reconnect.
+	Reconnect func(attempt int, wait time.Duration)
+	// Pipeline is called with each connection's pipeline as it starts.
+	Pipeline func(p *pipeline.Pipeline)
+}
+
+// Node keeps a connection to one peer up indefinitely: it connects, runs the
+// pipeline with a Session, and when the connection fails or drops it
+// reconnects with exponential backoff and jitter.
+type Node struct {
+	cfg      NodeConfig
+	log      *logrus.Entry
+	Hooks    NodeHooks
+	Book     *AddrBook
+	Counters *pipeline.Counters
+	// Observer, if set, also sees every connection's stage events.
+	Observer stages.Observer
+	nonces   Nonces
+	ready    atomic.Bool
+}
+
+// NewNode returns a node; Run starts it.
+func NewNode(cfg NodeConfig, log *logrus.Entry) *Node {
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 10 * time.Second
+	}
+	if cfg.BackoffMin <= 0 {
+		cfg.BackoffMin = time.Second
+	}
+	if cfg.BackoffMax <= 0 {
+		cfg.BackoffMax = 5 * time.Minute
+	}
+	return &Node{cfg: cfg, log: log, Book: NewAddrBook(cfg.MaxAddrs), Counters: new(pipeline.Counters)}
+}
+
+// Ready reports whether a handshake has completed on the current connection.
+func (n *Node) Ready() bool { return n.ready.Load() }
+
+// Run connects and reconnects until ctx ends; it then returns nil.
+func (n *Node) Run(ctx context.Context) error {
+	for attempt := 1; ; attempt++ {
+		handshook, err := n.connectOnce(ctx, attempt)
+		n.ready.Store(false)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if handshook {
+			attempt = 1 // a connection that worked resets the backoff
+		}
+		wait := Backoff(attempt, n.cfg.BackoffMin, n.cfg.BackoffMax)
+		n.log.WithError(err).WithField("attempt", attempt).Warnf("connection lost; reconnecting in %s", wait.Round(time.Millisecond))
+		if n.Hooks.Reconnect != nil {
+			n.Hooks.Reconnect(attempt, wait)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		}
+	}
+}
+
+// Backoff returns the wait before reconnect attempt n (1-based): min·2^(n-1)
+// capped at max, with equal jitter (half fixed, half random), so a fleet of
+// nodes does not reconnect in step.
+func Backoff(attempt int, min, max time.Duration) time.Duration {
+	d := max
+	if attempt < 32 {
+		if e := min << (attempt - 1); e > 0 && e < max {
+			d = e
+		}
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// connectOnce resolves, dials and runs one connection. It reports whether
+// the handshake completed.
+func (n *Node) connectOnce(ctx context.Context, attempt int) (bool, error) {
+	addr, err := n.resolvePeer(ctx)
+	if err != nil {
+		return false, err
+	}
+	log := n.log.WithField("peer", addr.String())
+	log.WithField("attempt", attempt).Infof("connecting to %s (%s)", addr, n.cfg.Session.Network.Name)
+	begin := time.Now()
+	conn, err := n.dial(ctx, addr)
+	if err != nil {
+		return false, fmt.Errorf("peer %s: connect: %w", addr, err)
+	}
+	connectLatency := time.Since(begin)
+	log.WithField("connect", connectLatency.Round(time.Microsecond).String()).Info("connected")
+	if n.Hooks.Connected != nil {
+		n.Hooks.Connected(addr)
+	}
+	var handshook atomic.Bool
+	hooks := n.Hooks.Hooks
+	hooks.Handshake = func(info Info) {
+		handshook.Store(true)
+		n.ready.Store(true)
+		if n.Hooks.Handshake != nil {
+			n.Hooks.Handshake(info)
+		}
+	}
+	hooks.Addrs = func(list []wire.NetAddrV2) {
+		added, unique := n.Book.Add(list)
+		log.WithFields(logrus.Fields{"peers": len(list), "new": added, "unique": unique}).
+			Infof("received %d peers (%d unique so far)", len(list), unique)
+		if n.Hooks.Addrs != nil {
+			n.Hooks.Addrs(list)
+		}
+	}
+	sess := NewSession(n.cfg.Session, addr, log, hooks, &n.nonces)
+	sess.SetConnectLatency(connectLatency)
+
+	pcfg := n.cfg.Pipeline
+	pcfg.Options.Peer = addr.String()
+	pcfg.Options.Magic = n.cfg.Session.Network.Magic
+	obs := pipeline.Observers{n.Counters, pipeline.NewLogObserver(log)}
+	if n.Observer != nil {
+		obs = append(obs, n.Observer)
+	}
+	pcfg.Options.Observer = obs
+	pcfg.Record = n.cfg.Record
+	p, err := pipeline.New(conn, conn, conn, sess, pcfg)
+	if err != nil {
+		conn.Close()
+		return false, err
+	}
+	if n.Hooks.Pipeline != nil {
+		n.Hooks.Pipeline(p)
+	}
+	err = p.Run(ctx)
+	if n.Hooks.Disconnected != nil {
+		n.Hooks.Disconnected(addr, err)
+	}
+	return handshook.Load(), err
+}
+
+func (n *Node) dial(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
+	if n.cfg.Dial != nil {
+		return n.cfg.Dial(ctx, addr)
+	}
+	d := net.Dialer{Timeout: n.cfg.DialTimeout}
+	return d.DialContext(ctx, "tcp", addr.String())
+}
+
+// resolvePeer turns the configured peer (or the network's seeds) into one
+// address.
+func (n *Node) resolvePeer(ctx context.Context) (netip.AddrPort, error) {
+	nw := n.cfg.Session.Network
+	host, port := n.cfg.Peer, nw.DefaultPort
+	if host == "" {
+		switch {
+		case nw.Name == wire.Regtest.Name || nw.Name == wire.Simnet.Name:
+			return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), nw.DefaultPort), nil
+		case len(nw.DNSSeeds) == 0:
+			return netip.AddrPort{}, fmt.Errorf("no peer configured and %s has no DNS seeds", nw.Name)
+		}
+		host = nw.DNSSeeds[rand.N(len(nw.DNSSeeds))]
+	} else {
+		h, p, err := SplitHostPort(host, nw.DefaultPort)
+		if err != nil {
+			return netip.AddrPort{}, err
+		}
+		host, port = h, p
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return netip.AddrPortFrom(ip.Unmap(), port), nil
+	}
+	resolve := n.cfg.Resolve
+	if resolve == nil {
+		resolve = func(ctx context.Context, host string) ([]netip.Addr, error) {
+			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		}
+	}
+	ips, err := resolve(ctx, host)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("resolve %s: %w", host, err)
+	}
+	if len(ips) == 0 {
+		return netip.AddrPort{}, fmt.Errorf("resolve %s: no addresses", host)
+	}
+	return netip.AddrPortFrom(ips[rand.N(len(ips))].Unmap(), port), nil
+}
+
+// SplitHostPort splits "host:port", "[v6]:port", "host" or a bare IPv6
+// address, using def when there is no port.
+func SplitHostPort(s string, def uint16) (string, uint16, error) {
+	if ip, err := netip.ParseAddr(s); err == nil { // a bare address, IPv6 included
+		return ip.String(), def, nil
+	}
+	host, portStr, err := net.SplitHostPort(s)
+	if err != nil {
+		var ae *net.AddrError
+		if errors.As(err, &ae) && ae.Err == "missing port in address" {
+			return s, def, nil
+		}
+		return "", 0, fmt.Errorf("bad peer address %q: %w", s, err)
+	}
+	p, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil || p == 0 {
+		return "", 0, fmt.Errorf("bad peer address %q: port must be 1-65535", s)
+	}
+	if host == "" {
+		return "", 0, fmt.Errorf("bad peer address %q: empty host", s)
+	}
+	return host, uint16(p), nil
+}

@@ -1,0 +1,332 @@
+package peer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/btcpipe/btcpipe/stages"
+	"github.com/btcpipe/btcpipe/wire"
+)
+
+// Errors that end a session. They reach the caller wrapped in a
+// *stages.Error naming the peer and the stage.
+var (
+	ErrHandshakeTimeout = errors.New("handshake timed out")
+	ErrPingTimeout      = errors.New("no pong within the ping timeout")
+	ErrDuplicateVersion = errors.New("second version message")
+	ErrVersionTooOld    = errors.New("protocol version too old")
+	ErrSelfConnection   = errors.New("connected to ourselves")
+)
+
+// Config is what a session says about us and how patient it is.
+type Config struct {
+	Network     *wire.Network
+	UserAgent   string           // sent as is, e.g. "/btcpipe:0.1.0/"
+	Services    wire.ServiceFlag // 0: we serve nothing
+	StartHeight int32            // 0: we have no blocks
+	Relay       bool             // BIP37 relay flag; false: no transaction invs
+	// SendAddrV2 asks for addrv2 (BIP155) instead of addr.
+	SendAddrV2 bool
+	// MinProtocol is the oldest peer protocol version accepted.
+	MinProtocol int32
+	// GetAddr sends getaddr after the handshake.
+	GetAddr          bool
+	HandshakeTimeout time.Duration
+	PingInterval     time.Duration
+	PingTimeout      time.Duration
+}
+
+// DefaultConfig returns the defaults for network n.
+func DefaultConfig(n *wire.Network) Config {
+	return Config{
+		Network:          n,
+		UserAgent:        "/btcpipe:" + Version + "/",
+		SendAddrV2:       true,
+		MinProtocol:      70001,
+		GetAddr:          true,
+		HandshakeTimeout: 30 * time.Second,
+		PingInterval:     2 * time.Minute,
+		PingTimeout:      20 * time.Minute,
+	}
+}
+
+// Version is btcpipe's version, as it appears in the user agent.
+var Version = "0.1.0"
+
+// Info is what we learned about a peer in the handshake.
+type Info struct {
+	Addr             netip.AddrPort
+	Version          wire.Version // the peer's version message
+	ConnectLatency   time.Duration
+	HandshakeLatency time.Duration // from our version to the completed handshake
+}
+
+// Hooks let the owner of a session follow it. Each may be nil. They are
+// called from the session's goroutines and must not block for long.
+type Hooks struct {
+	// Handshake is called once, when the handshake completes.
+	Handshake func(Info)
+	// Addrs is called for every addr and addrv2 message (entries of addr
+	// are converted); list is valid only during the call.
+	Addrs func(list []wire.NetAddrV2)
+	// Pong is called with the round trip of each of our pings answered.
+	Pong func(rtt time.Duration)
+}
+
+// Session is the protocol of one connection: a stages.Handler.
+type Session struct {
+	cfg    Config
+	addr   netip.AddrPort
+	log    *logrus.Entry
+	hooks  Hooks
+	nonces *Nonces
+	nonce  uint64
+
+	connectLatency time.Duration
+	handshakeDone  chan struct{}
+	pongs          chan uint64 // nonces of pongs, to the ping loop
+
+	mu         sync.Mutex
+	started    time.Time
+	gotVersion bool
+	gotVerack  bool
+	sentVerack bool
+	done       bool
+	info       Info
+	v2scratch  []wire.NetAddrV2
+}
+
+// NewSession returns a session with the peer at addr. nonces, shared by all
+// of a process's sessions, detects connections to ourselves; it may be nil.
+func NewSession(cfg Config, addr netip.AddrPort, log *logrus.Entry, hooks Hooks, nonces *Nonces) *Session {
+	if nonces == nil {
+		nonces = new(Nonces)
+	}
+	return &Session{
+		cfg: cfg, addr: addr, log: log, hooks: hooks, nonces: nonces,
+		handshakeDone: make(chan struct{}),
+		pongs:         make(chan uint64, 1),
+	}
+}
+
+// SetConnectLatency records how long the TCP connect took, for Info.
+func (s *Session) SetConnectLatency(d time.Duration) { s.connectLatency = d }
+
+// HandshakeDone is closed when the handshake completes.
+func (s *Session) HandshakeDone() <-chan struct{} { return s.handshakeDone }
+
+// Info returns what the handshake learned (zero before it completes).
+func (s *Session) Info() Info {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.info
+}
+
+// Start sends our version, waits for the handshake (up to the handshake
+// timeout), sends getaddr, then pings every PingInterval and ends the
+// session when a ping goes unanswered for PingTimeout.
+func (s *Session) Start(ctx context.Context, send stages.Sender) error {
+	s.nonce = s.nonces.New()
+	defer s.nonces.Forget(s.nonce)
+	s.mu.Lock()
+	s.started = time.Now()
+	s.mu.Unlock()
+	ver := &wire.Version{
+		Protocol:    wire.ProtocolVersion,
+		Services:    s.cfg.Services,
+		Timestamp:   time.Now().Unix(),
+		AddrRecv:    wire.NetAddr{Addr: s.addr},
+		AddrFrom:    wire.NetAddr{Services: s.cfg.Services, Addr: netip.AddrPortFrom(netip.IPv6Unspecified(), 0)},
+		Nonce:       s.nonce,
+		UserAgent:   s.cfg.UserAgent,
+		StartHeight: s.cfg.StartHeight,
+		Relay:       s.cfg.Relay,
+	}
+	if err := send(ctx, ver); err != nil {
+		return err
+	}
+
+	timeout := time.NewTimer(s.cfg.HandshakeTimeout)
+	defer timeout.Stop()
+	select {
+	case <-s.handshakeDone:
+	case <-timeout.C:
+		return fmt.Errorf("%w after %s", ErrHandshakeTimeout, s.cfg.HandshakeTimeout)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if s.cfg.GetAddr {
+		if err := send(ctx, &wire.GetAddr{}); err != nil {
+			return err
+		}
+	}
+	return s.pingLoop(ctx, send)
+}
+
+// pingLoop pings at once, then every PingInterval while no ping is
+// outstanding, as Bitcoin Core does.
+func (s *Session) pingLoop(ctx context.Context, send stages.Sender) error {
+	ticker := time.NewTicker(s.cfg.PingInterval)
+	defer ticker.Stop()
+	deadline := time.NewTimer(s.cfg.PingTimeout)
+	deadline.Stop()
+	defer deadline.Stop()
+	var (
+		outstanding bool
+		nonce       uint64
+		sentAt      time.Time
+	)
+	ping := func() error {
+		nonce, sentAt, outstanding = rand.Uint64(), time.Now(), true
+		deadline.Reset(s.cfg.PingTimeout)
+		return send(ctx, &wire.Ping{Nonce: nonce, HasNonce: true})
+	}
+	if err := ping(); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-ticker.C:
+			if !outstanding {
+				if err := ping(); err != nil {
+					return err
+				}
+			}
+		case got := <-s.pongs:
+			if !outstanding || got != nonce {
+				s.log.WithField("command", wire.CmdPong).Debugf("pong with nonce %016x does not match our ping; ignored", got)
+				continue
+			}
+			outstanding = false
+			deadline.Stop()
+			rtt := time.Since(sentAt)
+			s.log.WithField("rtt", rtt.Round(time.Microsecond).String()).Infof("pong: round trip %s", rtt.Round(time.Microsecond))
+			if s.hooks.Pong != nil {
+				s.hooks.Pong(rtt)
+			}
+		case <-deadline.C:
+			return fmt.Errorf("%w (%s)", ErrPingTimeout, s.cfg.PingTimeout)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Handle drives the handshake and answers the peer. Messages we do not use
+// are ignored, and so is anything but the handshake before it completes.
+func (s *Session) Handle(ctx context.Context, m wire.Message, send stages.Sender) error {
+	switch m := m.(type) {
+	case *wire.Version:
+		return s.onVersion(ctx, m, send)
+	case *wire.Verack:
+		s.mu.Lock()
+		s.gotVerack = true
+		s.mu.Unlock()
+		s.checkDone()
+		return nil
+	case *wire.Ping:
+		if !s.verackSent() {
+			return nil
+		}
+		return send(ctx, &wire.Pong{Nonce: m.Nonce})
+	case *wire.Pong:
+		select {
+		case s.pongs <- m.Nonce:
+		default: // no ping loop yet, or a flood: nothing is waiting for it
+			s.log.WithField("command", wire.CmdPong).Debug("unsolicited pong ignored")
+		}
+	case *wire.Addr:
+		s.mu.Lock()
+		list := s.v2scratch[:0]
+		for _, a := range m.List {
+			list = append(list, wire.NetAddrV2FromAddrPort(a.Addr, a.Services, a.Time))
+		}
+		s.v2scratch = list
+		s.mu.Unlock()
+		s.onAddrs(list)
+	case *wire.AddrV2:
+		s.onAddrs(m.List)
+	}
+	return nil
+}
+
+func (s *Session) verackSent() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sentVerack
+}
+
+func (s *Session) onAddrs(list []wire.NetAddrV2) {
+	if s.hooks.Addrs != nil {
+		s.hooks.Addrs(list)
+	}
+}
+
+func (s *Session) onVersion(ctx context.Context, v *wire.Version, send stages.Sender) error {
+	s.mu.Lock()
+	if s.gotVersion {
+		s.mu.Unlock()
+		return ErrDuplicateVersion
+	}
+	s.gotVersion = true
+	s.info.Version = *v
+	s.mu.Unlock()
+	if v.Protocol < s.cfg.MinProtocol {
+		return fmt.Errorf("%w: peer speaks %d, we need %d", ErrVersionTooOld, v.Protocol, s.cfg.MinProtocol)
+	}
+	if s.nonces.Has(v.Nonce) {
+		return fmt.Errorf("%w (nonce %016x)", ErrSelfConnection, v.Nonce)
+	}
+	if v.Protocol >= 70016 { // BIP339 and BIP155: after their version, before our verack
+		if err := send(ctx, &wire.WTxIDRelay{}); err != nil {
+			return err
+		}
+		if s.cfg.SendAddrV2 {
+			if err := send(ctx, &wire.SendAddrV2{}); err != nil {
+				return err
+			}
+		}
+	}
+	if err := send(ctx, &wire.Verack{}); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.sentVerack = true
+	s.mu.Unlock()
+	s.checkDone()
+	return nil
+}
+
+func (s *Session) checkDone() {
+	s.mu.Lock()
+	if s.done || !s.gotVersion || !s.gotVerack || !s.sentVerack {
+		s.mu.Unlock()
+		return
+	}
+	s.done = true
+	s.info.Addr = s.addr
+	s.info.ConnectLatency = s.connectLatency
+	s.info.HandshakeLatency = time.Since(s.started)
+	info := s.info
+	s.mu.Unlock()
+	v := &info.Version
+	s.log.WithFields(logrus.Fields{
+		"user_agent":   v.UserAgent,
+		"protocol":     v.Protocol,
+		"services":     v.Services.String(),
+		"start_height": v.StartHeight,
+		"relay":        v.Relay,
+		"handshake":    info.HandshakeLatency.Round(time.Microsecond).String(),
+	}).Infof("handshake complete: %s, protocol %d, services %s, height %d", v.UserAgent, v.Protocol, v.Services, v.StartHeight)
+	if s.hooks.Handshake != nil {
+		s.hooks.Handshake(info)
+	}
+	close(s.handshakeDone)
+}

@@ -1,0 +1,215 @@
+package stages
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/btcpipe/btcpipe/wire"
+)
+
+// ErrStreamEnded: the input ended in the middle of a frame.
+var ErrStreamEnded = errors.New("stream ended mid-frame")
+
+// Framer cuts frames from the chunks the reader sends, keeping the bytes of
+// an incomplete frame until the rest arrives — the rolling buffer of the
+// write-up, without the copying: frames are cut in place in the reader's
+// slabs (see the package documentation), several per chunk or one over many
+// chunks, and handed on as one Batch per chunk.
+//
+// A bad magic, a bad command or a declared length over wire.MaxPayload ends
+// the stage with an error, as soon as the 24 header bytes are there, as
+// Bitcoin Core disconnects on them. Checksums are left to the verifier.
+type Framer struct {
+	Opts Options
+	// pending is the unconsumed tail: bytes of an incomplete frame, in
+	// pending.slab.B[off:end]; pending holds one reference to the slab.
+	pending struct {
+		slab     *Slab
+		off, end int
+	}
+}
+
+// NewFramer returns a framer.
+func NewFramer(opts Options) *Framer { return &Framer{Opts: opts.Defaults()} }
+
+// Run frames chunks from in until in is closed or ctx ends.
+func (f *Framer) Run(ctx context.Context, in <-chan Chunk, out chan<- *Batch) error {
+	defer f.Reset()
+	for {
+		select {
+		case c, ok := <-in:
+			if !ok {
+				if n := f.Pending(); n > 0 {
+					return f.Opts.errorf(StageFramer, f.pendingCommand(), fmt.Errorf("%w (%d bytes pending)", ErrStreamEnded, n))
+				}
+				return nil
+			}
+			b, err := f.Push(c)
+			if err != nil {
+				return err
+			}
+			if b != nil {
+				if err := send(ctx, out, b); err != nil {
+					b.Release()
+					return err
+				}
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Pending returns the number of bytes held for an incomplete frame.
+func (f *Framer) Pending() int { return f.pending.end - f.pending.off }
+
+func (f *Framer) pendingBytes() []byte {
+	if f.pending.slab == nil {
+		return nil
+	}
+	return f.pending.slab.B[f.pending.off:f.pending.end]
+}
+
+func (f *Framer) pendingCommand() string {
+	if p := f.pendingBytes(); len(p) >= wire.HeaderSize {
+		if h, err := wire.ParseHeader(p); err == nil {
+			return h.CommandName()
+		}
+	}
+	return ""
+}
+
+// Reset drops the pending bytes.
+func (f *Framer) Reset() {
+	if f.pending.slab != nil {
+		f.pending.slab.Release()
+	}
+	f.pending.slab, f.pending.off, f.pending.end = nil, 0, 0
+}
+
+// Push takes over c (and its slab reference) and returns the frames it
+// completes, or nil if it completes none. The caller owns the batch.
+func (f *Framer) Push(c Chunk) (*Batch, error) {
+	var b *Batch
+	if f.pending.slab != nil && (f.pending.slab != c.Slab || f.pending.end != c.Off) {
+		// c does not continue the pending bytes in memory: finish the
+		// pending frame in an assembly slab.
+		var err error
+		if c, b, err = f.assemble(c, b); err != nil {
+			if c.Slab != nil {
+				c.Slab.Release()
+			}
+			return nil, err
+		}
+		if c.Slab == nil {
+			return b, nil
+		}
+	}
+	if f.pending.slab == nil {
+		f.pending.slab, f.pending.off, f.pending.end = c.Slab, c.Off, c.End
+	} else {
+		f.pending.end = c.End // contiguous: the pending reference covers c
+		c.Slab.Release()
+	}
+	return f.scan(b)
+}
+
+// scan cuts every complete frame from the pending bytes into b.
+func (f *Framer) scan(b *Batch) (*Batch, error) {
+	slab := f.pending.slab
+	buf := slab.B[f.pending.off:f.pending.end]
+	for {
+		fr, n, err := wire.ScanFrame(buf, f.Opts.Magic)
+		if err != nil {
+			if b != nil {
+				b.Release()
+			}
+			return nil, f.Opts.errorf(StageFramer, commandOf(err), err)
+		}
+		if n == 0 {
+			break
+		}
+		if b == nil {
+			b = NewBatch()
+		}
+		b.Add(fr, slab)
+		f.Opts.Observer.FrameIn(&fr)
+		buf = buf[n:]
+	}
+	f.pending.off = f.pending.end - len(buf)
+	switch {
+	case len(buf) == 0:
+		f.Reset()
+	case len(buf) >= wire.HeaderSize:
+		f.Opts.Hint.Set(frameSize(buf))
+	}
+	return b, nil
+}
+
+// assemble completes the pending frame in a slab of its own, copying the
+// pending bytes and as much of c as the frame needs. It returns what is left
+// of c (Slab nil when nothing is), and b with the frame if it completed.
+func (f *Framer) assemble(c Chunk, b *Batch) (Chunk, *Batch, error) {
+	pending := f.pendingBytes()
+	in := c.Bytes()
+	size := 0
+	if len(pending) >= wire.HeaderSize {
+		size = frameSize(pending) // the header was checked when it arrived
+	} else {
+		var hdr [wire.HeaderSize]byte
+		k := copy(hdr[copy(hdr[:], pending):], in)
+		if len(pending)+k < wire.HeaderSize {
+			// Still no whole header: keep everything in a small slab.
+			a := NewSlab(len(pending) + len(in))
+			n := copy(a.B, pending)
+			n += copy(a.B[n:], in)
+			f.Reset()
+			c.Slab.Release()
+			f.pending.slab, f.pending.off, f.pending.end = a, 0, n
+			return Chunk{}, b, nil
+		}
+		if _, _, err := wire.ScanFrame(hdr[:], f.Opts.Magic); err != nil {
+			return c, b, f.Opts.errorf(StageFramer, commandOf(err), err)
+		}
+		size = frameSize(hdr[:])
+		f.Opts.Hint.Set(size)
+	}
+	var a *Slab
+	if s := f.pending.slab; s.refs.Load() == 1 && f.pending.off == 0 && len(s.B) >= size {
+		a = s // ours alone and large enough: complete the frame in place
+	} else {
+		a = NewSlab(size)
+		copy(a.B, pending)
+		f.Reset()
+	}
+	have := len(pending)
+	take := copy(a.B[have:size], in)
+	f.pending.slab, f.pending.off, f.pending.end = a, 0, have+take
+	c.Off += take
+	if have+take == size {
+		var err error
+		if b, err = f.scan(b); err != nil { // cuts exactly this frame
+			return c, nil, err
+		}
+	}
+	if c.Off == c.End {
+		c.Slab.Release()
+		return Chunk{}, b, nil
+	}
+	return c, b, nil
+}
+
+// frameSize returns the size of the frame whose header starts b.
+func frameSize(b []byte) int {
+	return wire.HeaderSize + int(binary.LittleEndian.Uint32(b[16:20]))
+}
+
+func commandOf(err error) string {
+	var de *wire.DecodeError
+	if errors.As(err, &de) {
+		return de.Command
+	}
+	return ""
+}
