@@ -124,16 +124,37 @@ func (c *Config) validate() error {
 func printUsage(w io.Writer) {
 	var c Config
 	fmt.Fprintf(w, "btcpipe %s: a Bitcoin P2P node built as a pipeline of goroutine stages.\n\n", peer.Version)
-	fmt.Fprint(w, `Usage:
-  btcpipe [node]         connect to one peer, handshake, count the peers it knows, stay connected
-  btcpipe decode FILE|-  decode a recorded inbound stream (see BTCPIPE_RECORD)
-  btcpipe help           this text
-
-Every setting is an environment variable:
-
-`)
+	fmt.Fprintln(w, "Usage:")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "VARIABLE\tTYPE\tDEFAULT\tMEANING")
-	_ = envconfig.Usagef(envPrefix, &c, tw, "{{range .}}{{usage_key .}}\t{{usage_type .}}\t{{usage_default .}}\t{{usage_description .}}\n{{end}}")
+	for _, cmd := range commands {
+		fmt.Fprintf(tw, "  btcpipe %s %s\t%s\n", cmd.name, cmd.args, cmd.summary)
+	}
+	fmt.Fprintf(tw, "  btcpipe help\tthis text\n")
 	tw.Flush()
+	fmt.Fprint(w, "\nEvery setting is an environment variable:\n\n")
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VARIABLE\tTYPE\tDEFAULT\tMEANING")
+	const row = "{{range .}}{{usage_key .}}\t{{usage_type .}}\t{{usage_default .}}\t{{usage_description .}}\n{{end}}"
+	_ = envconfig.Usagef(envPrefix, &c, tw, row)
+	for _, cmd := range commands {
+		if cmd.config != nil {
+			_ = envconfig.Usagef(envPrefix, cmd.config, tw, row)
+		}
+	}
+	tw.Flush()
+}
+
+// loadSection fills a command's own settings from the environment.
+func loadSection(spec any) error {
+	if err := envconfig.Process(envPrefix, spec); err != nil {
+		var pe *envconfig.ParseError
+		if errors.As(err, &pe) {
+			return fmt.Errorf("%s=%q: %v", pe.KeyName, pe.Value, pe.Err)
+		}
+		return err
+	}
+	if v, ok := spec.(interface{ validate() error }); ok {
+		return v.validate()
+	}
+	return nil
 }

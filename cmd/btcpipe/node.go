@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/btcpipe/btcpipe/peer"
+	"github.com/btcpipe/btcpipe/pipeline"
+	"github.com/btcpipe/btcpipe/stages"
+	"github.com/btcpipe/btcpipe/wire"
+)
+
+func init() {
+	register(&command{
+		name:    "node",
+		summary: "connect to one peer, handshake, count the peers it knows, stay connected (the default)",
+		run:     runNode,
+	})
+}
+
+func stagesOptions(c *Config) stages.Options {
+	workers := c.Workers
+	if workers == 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	return stages.Options{ReadSize: c.ReadBuffer, Workers: workers, WriteTimeout: c.WriteTimeout}
+}
+
+func nodeConfig(cfg Config) peer.NodeConfig {
+	network, _ := wire.NetworkByName(cfg.Network) // validated
+	s := peer.DefaultConfig(network)
+	if cfg.UserAgent != "" {
+		s.UserAgent = cfg.UserAgent
+	}
+	s.MinProtocol = cfg.MinProtocol
+	s.SendAddrV2 = cfg.SendAddrV2
+	s.HandshakeTimeout = cfg.HandshakeTimeout
+	s.PingInterval = cfg.PingInterval
+	s.PingTimeout = cfg.PingTimeout
+	return peer.NodeConfig{
+		Session: s,
+		Peer:    cfg.Peer,
+		Pipeline: pipeline.Config{
+			Options:    stagesOptions(&cfg),
+			QueueDepth: cfg.QueueDepth,
+			Framer:     cfg.Framer,
+			Verifier:   cfg.Verifier,
+		},
+		DialTimeout: cfg.DialTimeout,
+		BackoffMin:  cfg.BackoffMin,
+		BackoffMax:  cfg.BackoffMax,
+		MaxAddrs:    cfg.MaxAddrs,
+	}
+}
+
+func runNode(ctx context.Context, e *env, args []string) int {
+	if len(args) > 0 {
+		fmt.Fprintf(e.stderr, "btcpipe: node takes no arguments (settings come from BTCPIPE_* variables; see btcpipe help)\n")
+		return exitUsage
+	}
+	cfg, log := e.cfg, e.log
+	nc := nodeConfig(cfg)
+	if cfg.Record != "" {
+		f, err := os.OpenFile(cfg.Record, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			log.WithError(err).Error("cannot open the BTCPIPE_RECORD file")
+			return exitFailed
+		}
+		defer f.Close()
+		nc.Record = f
+	}
+	log.WithFields(logrus.Fields{
+		"network": cfg.Network, "verifier": cfg.Verifier, "queue_depth": cfg.QueueDepth,
+	}).Infof("btcpipe %s starting", peer.Version)
+	node := peer.NewNode(nc, log)
+	if err := node.Run(ctx); err != nil {
+		log.WithError(err).Error("node stopped")
+		return exitFailed
+	}
+	log.WithField("unique_peers", node.Book.Len()).Info("shut down")
+	return exitOK
+}
