@@ -24,6 +24,10 @@ import (
 	"github.com/btcpipe/btcpipe/wire"
 )
 
+// StageSession names the handler's Start (handshake and ping timers) in
+// errors, beside the stage names of package stages.
+const StageSession = "session"
+
 // Stage is the contract every stage meets. Run reads in until it is closed
 // or ctx ends and sends to out; the runner closes out when Run returns. A
 // source ignores in (it is nil) and a sink ignores out.
@@ -168,7 +172,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	g.Go(func() error {
 		defer producers.Done()
 		if err := p.handler.Start(startCtx, sender); err != nil && startCtx.Err() == nil {
-			return err
+			return &stages.Error{Peer: p.cfg.Options.Peer, Stage: StageSession, Err: err}
 		}
 		return nil
 	})
