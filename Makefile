@@ -1,0 +1,70 @@
+# btcpipe: build, demo, test, fuzz and lint. Needs only Go (and bash); it
+# installs everything else it uses. `make help` lists the targets.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+GO ?= go
+BIN := $(CURDIR)/bin
+
+# The btcd every test and the demo run against (see internal/btcdtest).
+BTCD_VERSION := v0.26.2
+BTCD := $(BIN)/btcd
+
+# staticcheck, pinned; v0.8.2 runs with Go 1.26.
+STATICCHECK_VERSION := v0.8.2
+
+TEST_TIMEOUT ?= 20m
+FUZZTIME ?= 60s
+# Packages whose Fuzz* targets `make fuzz` runs (only those that exist).
+FUZZ_DIRS := $(wildcard wire stages)
+
+# The race detector needs cgo; without a C compiler the tests run without it.
+RACE := $(if $(filter 1,$(shell $(GO) env CGO_ENABLED)),-race,)
+
+.PHONY: help build btcd demo demo-debug test bench fuzz lint clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo "  Variables: FUZZTIME=$(FUZZTIME) TEST_TIMEOUT=$(TEST_TIMEOUT) DEMO_DURATION (default 15s)"
+
+build: ## Build bin/btcpipe
+	$(GO) build -o bin/btcpipe ./cmd/btcpipe
+
+btcd: $(BTCD) ## Install the pinned btcd (v0.26.2) into bin/, only if missing
+
+$(BTCD):
+	GOBIN=$(BIN) GOFLAGS= GOWORK=off CGO_ENABLED=0 $(GO) install github.com/btcsuite/btcd@$(BTCD_VERSION)
+
+demo: build btcd ## Run btcpipe against a local regtest btcd for DEMO_DURATION (default 15s)
+	$(GO) run ./internal/demo -btcd bin/btcd -btcpipe bin/btcpipe
+
+demo-debug: build btcd ## Same as demo with BTCPIPE_LOG_LEVEL=debug
+	BTCPIPE_LOG_LEVEL=debug $(GO) run ./internal/demo -btcd bin/btcd -btcpipe bin/btcpipe
+
+test: btcd ## Run all tests with the race detector
+	$(if $(RACE),,@echo "note: cgo is off (no C compiler?), so the tests run without -race")
+	$(GO) test $(RACE) -count=1 -timeout=$(TEST_TIMEOUT) ./...
+
+bench: ## Run the benchmarks (placeholder)
+	$(GO) test -run='^$$' -bench=. -benchmem ./benchmarks/...
+
+fuzz: ## Run every Fuzz* target in wire/ and stages/ for FUZZTIME each (default 60s)
+	@pkgs="$(patsubst %,./%/...,$(FUZZ_DIRS))"; \
+	if [[ -z "$$pkgs" ]]; then echo "no wire/ or stages/ to fuzz"; exit 0; fi; \
+	list=$$($(GO) test -list '^Fuzz' $$pkgs); \
+	targets=$$(awk '/^Fuzz/ {names[n++] = $$1; next} /^ok / {for (i = 0; i < n; i++) print $$2 " " names[i]; n = 0}' <<<"$$list"); \
+	if [[ -z "$$targets" ]]; then echo "no Fuzz targets in $$pkgs"; exit 0; fi; \
+	while read -r pkg name; do \
+		echo "== $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) "$$pkg" </dev/null; \
+	done <<<"$$targets"
+
+lint: ## Run go vet and the pinned staticcheck
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+clean: ## Remove bin/ and the test and fuzz caches
+	rm -rf bin/
+	$(GO) clean -testcache -fuzzcache

@@ -1,0 +1,10 @@
+package main
+
+import "syscall"
+
+// sysProcAttr puts btcpipe in its own process group, so that Ctrl-C reaches
+// only the demo, which then stops btcpipe with SIGTERM, and has the kernel
+// send btcpipe SIGTERM if the demo dies.
+func sysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+}
