@@ -179,8 +179,16 @@ func waitFor[T any](t *testing.T, ch <-chan T, d time.Duration, what string) T {
 // nothing we sent.
 func checkBtcdLog(t *testing.T, b *btcdtest.Node) {
 	t.Helper()
-	log := b.Log()
+	// btcd logs the new peer once it has processed our verack, which may be
+	// a moment after our side saw the handshake complete.
 	wantUA := "/btcpipe:" + peer.Version + "/"
+	log := b.Log()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); log = b.Log() {
+		if strings.Contains(log, "New valid peer") && strings.Contains(log, wantUA) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if !strings.Contains(log, "New valid peer") || !strings.Contains(log, wantUA) {
 		t.Errorf("btcd's log does not show a valid peer with user agent %s:\n%s", wantUA, log)
 	}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -248,6 +249,17 @@ func SplitHostPort(s string, def uint16) (string, uint16, error) {
 	if err != nil {
 		var ae *net.AddrError
 		if errors.As(err, &ae) && ae.Err == "missing port in address" {
+			if s == "" {
+				return "", 0, fmt.Errorf("bad peer address %q: empty host", s)
+			}
+			if h, ok := strings.CutPrefix(s, "["); ok { // "[v6]" without a port
+				if h, ok = strings.CutSuffix(h, "]"); ok {
+					if ip, err := netip.ParseAddr(h); err == nil {
+						return ip.String(), def, nil
+					}
+				}
+				return "", 0, fmt.Errorf("bad peer address %q", s)
+			}
 			return s, def, nil
 		}
 		return "", 0, fmt.Errorf("bad peer address %q: %w", s, err)

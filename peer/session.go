@@ -90,6 +90,7 @@ type Session struct {
 	nonce  uint64
 
 	connectLatency time.Duration
+	versionSent    chan struct{} // closed once our version is queued
 	handshakeDone  chan struct{}
 	pongs          chan uint64 // nonces of pongs, to the ping loop
 
@@ -101,6 +102,11 @@ type Session struct {
 	done       bool
 	info       Info
 	v2scratch  []wire.NetAddrV2
+
+	// awaiting and pingNonce: the nonce of our outstanding ping, so that
+	// Handle passes on only the pong that answers it (see Handle).
+	awaiting  bool
+	pingNonce uint64
 }
 
 // NewSession returns a session with the peer at addr. nonces, shared by all
@@ -111,6 +117,7 @@ func NewSession(cfg Config, addr netip.AddrPort, log *logrus.Entry, hooks Hooks,
 	}
 	return &Session{
 		cfg: cfg, addr: addr, log: log, hooks: hooks, nonces: nonces,
+		versionSent:   make(chan struct{}),
 		handshakeDone: make(chan struct{}),
 		pongs:         make(chan uint64, 1),
 	}
@@ -152,6 +159,7 @@ func (s *Session) Start(ctx context.Context, send stages.Sender) error {
 	if err := send(ctx, ver); err != nil {
 		return err
 	}
+	close(s.versionSent)
 
 	timeout := time.NewTimer(s.cfg.HandshakeTimeout)
 	defer timeout.Stop()
@@ -185,6 +193,7 @@ func (s *Session) pingLoop(ctx context.Context, send stages.Sender) error {
 	)
 	ping := func() error {
 		nonce, sentAt, outstanding = rand.Uint64(), time.Now(), true
+		s.await(true, nonce)
 		deadline.Reset(s.cfg.PingTimeout)
 		return send(ctx, &wire.Ping{Nonce: nonce, HasNonce: true})
 	}
@@ -205,6 +214,7 @@ func (s *Session) pingLoop(ctx context.Context, send stages.Sender) error {
 				continue
 			}
 			outstanding = false
+			s.await(false, 0)
 			deadline.Stop()
 			rtt := time.Since(sentAt)
 			s.log.WithField("rtt", rtt.Round(time.Microsecond).String()).Infof("pong: round trip %s", rtt.Round(time.Microsecond))
@@ -232,15 +242,22 @@ func (s *Session) Handle(ctx context.Context, m wire.Message, send stages.Sender
 		s.checkDone()
 		return nil
 	case *wire.Ping:
-		if !s.verackSent() {
-			return nil
+		if !s.verackSent() || !m.HasNonce {
+			return nil // before the handshake, or a pre-BIP31 ping that wants no pong
 		}
 		return send(ctx, &wire.Pong{Nonce: m.Nonce})
 	case *wire.Pong:
+		// Only the pong answering our outstanding ping goes to the ping
+		// loop: others are dropped here, so that a wrong or unsolicited
+		// one cannot take the one-message queue and push the right one
+		// out (which would end the session with ErrPingTimeout).
+		if !s.awaits(m.Nonce) {
+			s.log.WithField("command", wire.CmdPong).Debugf("pong with nonce %016x does not answer our ping; ignored", m.Nonce)
+			return nil
+		}
 		select {
 		case s.pongs <- m.Nonce:
-		default: // no ping loop yet, or a flood: nothing is waiting for it
-			s.log.WithField("command", wire.CmdPong).Debug("unsolicited pong ignored")
+		default: // the same answer twice: the first is already queued
 		}
 	case *wire.Addr:
 		s.mu.Lock()
@@ -257,6 +274,20 @@ func (s *Session) Handle(ctx context.Context, m wire.Message, send stages.Sender
 	return nil
 }
 
+// await records whether a ping is outstanding, and its nonce.
+func (s *Session) await(outstanding bool, nonce uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.awaiting, s.pingNonce = outstanding, nonce
+}
+
+// awaits reports whether nonce is that of our outstanding ping.
+func (s *Session) awaits(nonce uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.awaiting && s.pingNonce == nonce
+}
+
 func (s *Session) verackSent() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -270,6 +301,14 @@ func (s *Session) onAddrs(list []wire.NetAddrV2) {
 }
 
 func (s *Session) onVersion(ctx context.Context, v *wire.Version, send stages.Sender) error {
+	// The peer's version may be handled before Start has queued ours (it
+	// was waiting in the socket): our replies must follow our version, and
+	// our nonce must be known to detect a connection to ourselves.
+	select {
+	case <-s.versionSent:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	s.mu.Lock()
 	if s.gotVersion {
 		s.mu.Unlock()

@@ -161,11 +161,41 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}
 	}
 
-	stage(true, func() error { defer close(chunks); return p.reader.Run(gctx, nil, chunks) })
-	stage(true, func() error { defer close(framed); return p.framer.Run(gctx, chunks, framed) })
+	// The reader closes chunks only when the input ends cleanly (EndAtEOF),
+	// so that the framer can report a frame cut short. When the reader
+	// fails (the peer closed or reset the connection), its error is the
+	// connection's: chunks stays open and the framer ends with the context
+	// that error cancels, rather than racing it with an error of its own.
+	// Run closes chunks after Wait.
+	var chunksClosed bool
+	stage(true, func() error {
+		err := p.reader.Run(gctx, nil, chunks)
+		if err == nil {
+			close(chunks)
+			chunksClosed = true
+		}
+		return err
+	})
+	// When the framer fails (bad magic, oversize length, a stream cut
+	// mid-frame) the frames it cut before the damage are already on their
+	// way: its error is held back until the verifier and the dispatcher
+	// have handled them, so that nothing received intact is lost.
+	dispatched := make(chan struct{})
+	stage(true, func() error {
+		err := p.framer.Run(gctx, chunks, framed)
+		close(framed)
+		if err != nil && gctx.Err() == nil {
+			select {
+			case <-dispatched:
+			case <-gctx.Done():
+			}
+		}
+		return err
+	})
 	stage(true, func() error { defer close(verified); return p.verifier.Run(gctx, framed, verified) })
 	stage(true, func() error {
 		defer producers.Done()
+		defer close(dispatched)
 		return stages.NewDispatcher(p.handler, p.cfg.Options).Run(gctx, verified, outbound)
 	})
 	stage(false, func() error { return stages.NewWriter(p.w, p.cfg.Options).Run(gctx, outbound, nil) })
@@ -193,6 +223,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	})
 
 	err := g.Wait()
+	if !chunksClosed {
+		close(chunks)
+	}
 	drain(chunks, framed, verified)
 	if err == nil {
 		return nil

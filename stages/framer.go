@@ -47,14 +47,14 @@ func (f *Framer) Run(ctx context.Context, in <-chan Chunk, out chan<- *Batch) er
 				return nil
 			}
 			b, err := f.Push(c)
+			if b != nil { // with an error: the frames before the damage
+				if serr := send(ctx, out, b); serr != nil {
+					b.Release()
+					return serr
+				}
+			}
 			if err != nil {
 				return err
-			}
-			if b != nil {
-				if err := send(ctx, out, b); err != nil {
-					b.Release()
-					return err
-				}
 			}
 		case <-ctx.Done():
 			return ctx.Err()
@@ -90,7 +90,9 @@ func (f *Framer) Reset() {
 }
 
 // Push takes over c (and its slab reference) and returns the frames it
-// completes, or nil if it completes none. The caller owns the batch.
+// completes, or nil if it completes none. The caller owns the batch. With an
+// error it returns the frames completed before the damage (or nil), so that
+// they can still be handled.
 func (f *Framer) Push(c Chunk) (*Batch, error) {
 	var b *Batch
 	if f.pending.slab != nil && (f.pending.slab != c.Slab || f.pending.end != c.Off) {
@@ -101,7 +103,7 @@ func (f *Framer) Push(c Chunk) (*Batch, error) {
 			if c.Slab != nil {
 				c.Slab.Release()
 			}
-			return nil, err
+			return b, err
 		}
 		if c.Slab == nil {
 			return b, nil
@@ -123,10 +125,7 @@ func (f *Framer) scan(b *Batch) (*Batch, error) {
 	for {
 		fr, n, err := wire.ScanFrame(buf, f.Opts.Magic)
 		if err != nil {
-			if b != nil {
-				b.Release()
-			}
-			return nil, f.Opts.errorf(StageFramer, commandOf(err), err)
+			return b, f.Opts.errorf(StageFramer, commandOf(err), err)
 		}
 		if n == 0 {
 			break
@@ -135,7 +134,9 @@ func (f *Framer) scan(b *Batch) (*Batch, error) {
 			b = NewBatch()
 		}
 		b.Add(fr, slab)
-		f.Opts.Observer.FrameIn(&fr)
+		// The batch's copy, not &fr: a pointer to the local passed to an
+		// interface method would move fr to the heap, one allocation per frame.
+		f.Opts.Observer.FrameIn(&b.Frames[len(b.Frames)-1])
 		buf = buf[n:]
 	}
 	f.pending.off = f.pending.end - len(buf)
@@ -191,7 +192,7 @@ func (f *Framer) assemble(c Chunk, b *Batch) (Chunk, *Batch, error) {
 	if have+take == size {
 		var err error
 		if b, err = f.scan(b); err != nil { // cuts exactly this frame
-			return c, nil, err
+			return c, b, err
 		}
 	}
 	if c.Off == c.End {

@@ -27,6 +27,12 @@ func verify(b *Batch, obs Observer) {
 	b.Frames = kept
 }
 
+// VerifyBatch does to b what the verifier stages do to each batch: it drops
+// the frames whose checksum is wrong, reporting each to obs, and keeps the
+// order of the rest. It is for callers that drive the stages without
+// goroutines (benchmarks, tools). It does not allocate.
+func VerifyBatch(b *Batch, obs Observer) { verify(b, obs) }
+
 // SequentialVerifier checks every frame's checksum on its own goroutine,
 // dropping (and reporting) frames whose checksum is wrong. The connection
 // stays up, as Bitcoin Core keeps it up.
@@ -84,8 +90,10 @@ func (v *ParallelVerifier) Run(ctx context.Context, in <-chan *Batch, out chan<-
 	workers := v.Opts.Workers
 	inflight := 2 * workers
 	free := make(chan *verifyJob, inflight)
-	for range inflight {
-		free <- &verifyJob{done: make(chan struct{}, 1)}
+	jobs := make([]*verifyJob, inflight)
+	for i := range jobs {
+		jobs[i] = &verifyJob{done: make(chan struct{}, 1)}
+		free <- jobs[i]
 	}
 	work := make(chan *verifyJob, inflight)  // to the workers, any order
 	order := make(chan *verifyJob, inflight) // to the collector, arrival order
@@ -147,5 +155,13 @@ func (v *ParallelVerifier) Run(ctx context.Context, in <-chan *Batch, out chan<-
 		}
 		return nil
 	})
-	return g.Wait()
+	err := g.Wait()
+	// When ctx ended, batches taken but not handed on are still in jobs.
+	for _, j := range jobs {
+		if j.b != nil {
+			j.b.Release()
+			j.b = nil
+		}
+	}
+	return err
 }

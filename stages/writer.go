@@ -14,7 +14,8 @@ const maxCoalesce = 64 << 10
 
 // Writer encodes outgoing messages into a buffer it owns and reuses, and
 // writes them with a deadline (when W supports SetWriteDeadline). Messages
-// queued together are coalesced into one write of up to 64 KiB.
+// queued together are coalesced into one write (gathering stops once it
+// holds 64 KiB).
 //
 // A peer that does not read makes the write time out, which ends the stage;
 // until then the bounded queue in front of the writer fills and senders

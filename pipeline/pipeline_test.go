@@ -1,0 +1,501 @@
+package pipeline_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
+
+	"github.com/btcpipe/btcpipe/internal/fakepeer"
+	"github.com/btcpipe/btcpipe/pipeline"
+	"github.com/btcpipe/btcpipe/stages"
+	"github.com/btcpipe/btcpipe/wire"
+)
+
+var magic = wire.Regtest.Magic
+
+func encode(ms ...wire.Message) []byte {
+	var b []byte
+	for _, m := range ms {
+		b = wire.AppendMessage(b, magic, m)
+	}
+	return b
+}
+
+// testHandler sends hello from Start, answers pings, records the commands
+// it handles, and fails on failOn.
+type testHandler struct {
+	hello    []wire.Message
+	startErr error // returned by Start once hello is sent
+	failOn   string
+
+	mu       sync.Mutex
+	cmds     []string
+	startEnd chan error // what Start returned
+}
+
+var errHandler = errors.New("handler refuses this")
+
+func newTestHandler(hello ...wire.Message) *testHandler {
+	return &testHandler{hello: hello, startEnd: make(chan error, 1)}
+}
+
+func (h *testHandler) Start(ctx context.Context, send stages.Sender) (err error) {
+	defer func() { h.startEnd <- err }()
+	for _, m := range h.hello {
+		if err := send(ctx, m); err != nil {
+			return err
+		}
+	}
+	if h.startErr != nil {
+		return h.startErr
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (h *testHandler) Handle(ctx context.Context, m wire.Message, send stages.Sender) error {
+	h.mu.Lock()
+	h.cmds = append(h.cmds, m.Command())
+	h.mu.Unlock()
+	if m.Command() == h.failOn {
+		return errHandler
+	}
+	if p, ok := m.(*wire.Ping); ok {
+		return send(ctx, &wire.Pong{Nonce: p.Nonce})
+	}
+	return nil
+}
+
+func (h *testHandler) commands() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.cmds)
+}
+
+// connect returns our end of a loopback TCP connection and the fake
+// peer's end.
+func connect(t *testing.T, ctx context.Context) (net.Conn, *fakepeer.Conn) {
+	t.Helper()
+	p := fakepeer.Listen(t, &wire.Regtest, fakepeer.Options{})
+	conn, err := net.Dial("tcp", p.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	fc, err := p.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn, fc
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// runAsync runs p and returns a channel with Run's result.
+func runAsync(ctx context.Context, p *pipeline.Pipeline) <-chan error {
+	errc := make(chan error, 1)
+	go func() { errc <- p.Run(ctx) }()
+	return errc
+}
+
+// wait returns Run's result, failing the test if it takes over 2 s.
+func wait(t *testing.T, errc <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-errc:
+		return err
+	case <-time.After(2 * time.Second):
+		t.Fatal("Run did not return within 2s")
+		return nil
+	}
+}
+
+// closeRecorder records that it was closed, and closes c.
+type closeRecorder struct {
+	io.Closer
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (c *closeRecorder) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	if c.Closer != nil {
+		return c.Closer.Close()
+	}
+	return nil
+}
+
+func TestPipelineOverTCP(t *testing.T) {
+	for _, verifier := range DefaultVerifiers() {
+		t.Run(verifier, func(t *testing.T) {
+			ctx := testCtx(t)
+			conn, fc := connect(t, ctx)
+			h := newTestHandler(&wire.Verack{}, &wire.GetAddr{})
+			counters := new(pipeline.Counters)
+			var record bytes.Buffer
+			p, err := pipeline.New(conn, conn, conn, h, pipeline.Config{
+				Options:  stages.Options{Peer: "fake", Magic: magic, Observer: counters},
+				Verifier: verifier, QueueDepth: 2, Record: &record,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Queues() != nil {
+				t.Errorf("Queues() before Run = non-nil, want nil")
+			}
+			errc := runAsync(ctx, p)
+
+			// What Start sends arrives first, in order.
+			for _, cmd := range []string{wire.CmdVerack, wire.CmdGetAddr} {
+				if _, err := fc.Expect(ctx, cmd); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// A large message, a bad checksum and an unknown command among
+			// pings: every ping is answered, in order.
+			in := encode(&wire.Ping{Nonce: 1, HasNonce: true}, &wire.Raw{Cmd: wire.CmdTx, Payload: make([]byte, 200<<10)})
+			in = append(in, fakepeer.BadChecksum(magic, &wire.Ping{Nonce: 2, HasNonce: true})...)
+			in = append(in, encode(&wire.Raw{Cmd: "xyzzy"}, &wire.Ping{Nonce: 3, HasNonce: true})...)
+			if err := fc.SendRaw(ctx, in); err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []uint64{1, 3} {
+				m, err := fc.Expect(ctx, wire.CmdPong)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := m.(*wire.Pong).Nonce; got != want {
+					t.Errorf("pong nonce %d, want %d", got, want)
+				}
+			}
+			if q := p.Queues(); q == nil || q.Capacity != 2 {
+				t.Errorf("Queues() while running = %+v, want capacity 2", q)
+			}
+			fc.Close() // the peer hangs up
+			err = wait(t, errc)
+			var se *stages.Error
+			if !errors.As(err, &se) || se.Stage != stages.StageReader || !errors.Is(err, io.EOF) {
+				t.Errorf("Run after the peer closed = %v, want a reader *stages.Error wrapping io.EOF", err)
+			}
+			if got, want := h.commands(), []string{"ping", "tx", "xyzzy", "ping"}; !slices.Equal(got, want) {
+				t.Errorf("handler saw %v, want %v", got, want)
+			}
+			if !bytes.Equal(record.Bytes(), in) {
+				t.Errorf("Record got %d bytes, want the %d bytes the peer sent", record.Len(), len(in))
+			}
+			for name, c := range map[string]struct{ got, want int64 }{
+				"FramesIn":         {counters.FramesIn.Load(), 5},
+				"ChecksumFailures": {counters.ChecksumFailures.Load(), 1},
+				"Unknown":          {counters.Unknown.Load(), 1},
+				"FramesOut":        {counters.FramesOut.Load(), 4},
+				"DecodeFailures":   {counters.DecodeFailures.Load(), 0},
+			} {
+				if c.got != c.want {
+					t.Errorf("Counters.%s = %d, want %d", name, c.got, c.want)
+				}
+			}
+		})
+	}
+}
+
+// DefaultVerifiers lists the verifiers of the default registry.
+func DefaultVerifiers() []string { return pipeline.DefaultRegistry.Verifiers() }
+
+// blockingReader blocks in Read until closed, like an idle connection.
+type blockingReader struct {
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newBlockingReader() *blockingReader { return &blockingReader{closed: make(chan struct{})} }
+
+func (r *blockingReader) Read([]byte) (int, error) { <-r.closed; return 0, net.ErrClosed }
+func (r *blockingReader) Close() error             { r.once.Do(func() { close(r.closed) }); return nil }
+
+type failingWriter struct{ err error }
+
+func (w failingWriter) Write([]byte) (int, error) { return 0, w.err }
+
+func TestPipelineFirstErrorCancelsAll(t *testing.T) {
+	errWrite := errors.New("write failed")
+	errStart := errors.New("start failed")
+	tests := []struct {
+		name      string
+		input     []byte // what the peer sends (then it stays silent)
+		failOn    string // the handler fails on this command
+		startErr  error
+		w         io.Writer
+		wantStage string // "" : the error is wantErr itself
+		wantErr   error
+	}{
+		{name: "framer: bad magic", input: append(encode(&wire.Verack{}), wire.AppendMessage(nil, wire.Mainnet.Magic, &wire.Verack{})...),
+			wantStage: stages.StageFramer, wantErr: wire.ErrBadMagic},
+		{name: "framer: oversize header", input: func() []byte {
+			b := encode(&wire.Ping{Nonce: 1, HasNonce: true})
+			b[16], b[17], b[18], b[19] = 0xff, 0xff, 0xff, 0x00
+			return b[:24]
+		}(), wantStage: stages.StageFramer, wantErr: wire.ErrPayloadTooLarge},
+		{name: "dispatcher: handler error", input: encode(&wire.Verack{}, &wire.GetAddr{}), failOn: wire.CmdGetAddr,
+			wantStage: stages.StageDispatcher, wantErr: errHandler},
+		{name: "dispatcher: malformed version", input: wire.AppendFrame(nil, magic, wire.CmdVersion, []byte{1, 2, 3}),
+			wantStage: stages.StageDispatcher, wantErr: wire.ErrTruncated},
+		{name: "writer: write error", w: failingWriter{errWrite}, wantStage: stages.StageWriter, wantErr: errWrite},
+		{name: "handler Start error", startErr: errStart, wantErr: errStart},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newBlockingReader()
+			var in io.Reader = r
+			if tt.input != nil {
+				in = io.MultiReader(bytes.NewReader(tt.input), r)
+			}
+			w := tt.w
+			if w == nil {
+				w = io.Discard
+			}
+			closer := &closeRecorder{Closer: r, closed: make(chan struct{})}
+			h := newTestHandler(&wire.Verack{})
+			h.failOn, h.startErr = tt.failOn, tt.startErr
+			p, err := pipeline.New(in, w, closer, h, pipeline.Config{Options: stages.Options{Peer: "p", Magic: magic}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = wait(t, runAsync(t.Context(), p))
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Run = %v, want it to wrap %v", err, tt.wantErr)
+			}
+			if tt.wantStage != "" {
+				var se *stages.Error
+				if !errors.As(err, &se) || se.Stage != tt.wantStage || se.Peer != "p" {
+					t.Errorf("Run = %#v, want a *stages.Error from %s naming peer p", err, tt.wantStage)
+				}
+			}
+			select {
+			case <-closer.closed:
+			default:
+				t.Errorf("the connection was not closed")
+			}
+			select {
+			case <-h.startEnd: // Start's ctx was cancelled, or it failed
+			default:
+				t.Errorf("Start had not returned when Run did")
+			}
+		})
+	}
+}
+
+func TestPipelineStopsWithContext(t *testing.T) {
+	for _, verifier := range DefaultVerifiers() {
+		t.Run(verifier, func(t *testing.T) {
+			ctx := testCtx(t)
+			conn, fc := connect(t, ctx)
+			h := newTestHandler(&wire.Verack{})
+			p, err := pipeline.New(conn, conn, conn, h, pipeline.Config{Options: stages.Options{Magic: magic}, Verifier: verifier})
+			if err != nil {
+				t.Fatal(err)
+			}
+			runCtx, cancel := context.WithCancel(ctx)
+			errc := runAsync(runCtx, p)
+			if _, err := fc.Expect(ctx, wire.CmdVerack); err != nil {
+				t.Fatal(err)
+			}
+			// Some traffic in flight, then the cancellation.
+			if err := fc.SendRaw(ctx, encode(&wire.Ping{Nonce: 1, HasNonce: true}, &wire.Raw{Cmd: wire.CmdBlock, Payload: make([]byte, 1<<20)})); err != nil {
+				t.Fatal(err)
+			}
+			cancel()
+			start := time.Now()
+			if err := wait(t, errc); err != context.Canceled {
+				t.Errorf("Run = %v, want context.Canceled", err)
+			}
+			if d := time.Since(start); d > 500*time.Millisecond {
+				t.Errorf("Run took %s to return after cancel, want it prompt", d)
+			}
+			if err := fc.ExpectClosed(ctx); err != nil {
+				t.Errorf("the peer did not see the connection close: %v", err)
+			}
+		})
+	}
+
+	t.Run("deadline", func(t *testing.T) {
+		r := newBlockingReader()
+		p, err := pipeline.New(r, io.Discard, r, newTestHandler(), pipeline.Config{Options: stages.Options{Magic: magic}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+		defer cancel()
+		if err := wait(t, runAsync(ctx, p)); err != context.DeadlineExceeded {
+			t.Errorf("Run = %v, want context.DeadlineExceeded", err)
+		}
+	})
+}
+
+func TestPipelineEndAtEOF(t *testing.T) {
+	stream := encode(&wire.Version{Protocol: 70016, UserAgent: "/x/"}, &wire.Verack{}, &wire.Ping{Nonce: 1, HasNonce: true},
+		&wire.Addr{}, &wire.Raw{Cmd: "unknown"})
+	tests := []struct {
+		name      string
+		stream    []byte
+		wantErr   error
+		wantCmds  []string
+		wantPongs int
+	}{
+		{name: "whole stream", stream: stream, wantCmds: []string{"version", "verack", "ping", "addr", "unknown"}, wantPongs: 1},
+		{name: "empty stream", stream: nil},
+		{name: "cut mid-frame", stream: stream[:len(stream)-3], wantErr: stages.ErrStreamEnded,
+			wantCmds: []string{"version", "verack", "ping", "addr"}},
+	}
+	for _, tt := range tests {
+		for _, verifier := range DefaultVerifiers() {
+			t.Run(tt.name+"/"+verifier, func(t *testing.T) {
+				h := newTestHandler()
+				var out bytes.Buffer
+				p, err := pipeline.New(bytes.NewReader(tt.stream), &out, nil, h, pipeline.Config{
+					Options: stages.Options{Magic: magic}, Verifier: verifier, EndAtEOF: true,
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				err = wait(t, runAsync(t.Context(), p))
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("Run = %v, want %v", err, tt.wantErr)
+				}
+				got := h.commands()
+				if tt.wantErr != nil {
+					// The framer's error cancels the stages downstream,
+					// which may not have handled the frames before it.
+					if len(got) > len(tt.wantCmds) || !slices.Equal(got, tt.wantCmds[:len(got)]) {
+						t.Errorf("handler saw %v, want a prefix of %v", got, tt.wantCmds)
+					}
+					return
+				}
+				if !slices.Equal(got, tt.wantCmds) {
+					t.Errorf("handler saw %v, want %v", got, tt.wantCmds)
+				}
+				// Everything the handler sent before the end was written.
+				if got, want := out.Len(), tt.wantPongs*len(encode(&wire.Pong{})); got != want {
+					t.Errorf("wrote %d bytes, want %d (%d pongs)", got, want, tt.wantPongs)
+				}
+			})
+		}
+	}
+}
+
+// countingVerifier is a custom verifier: it passes batches on unverified,
+// counting them.
+type countingVerifier struct{ batches *int }
+
+func (v countingVerifier) Run(ctx context.Context, in <-chan *stages.Batch, out chan<- *stages.Batch) error {
+	for b := range in {
+		*v.batches++
+		select {
+		case out <- b:
+		case <-ctx.Done():
+			b.Release()
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+func TestRegistry(t *testing.T) {
+	if got, want := pipeline.DefaultRegistry.Verifiers(), []string{"parallel", "sequential"}; !slices.Equal(got, want) {
+		t.Errorf("DefaultRegistry.Verifiers() = %v, want %v", got, want)
+	}
+	if got, want := pipeline.DefaultRegistry.Framers(), []string{"slab"}; !slices.Equal(got, want) {
+		t.Errorf("DefaultRegistry.Framers() = %v, want %v", got, want)
+	}
+	for _, cfg := range []pipeline.Config{{Verifier: "nope"}, {Framer: "nope"}} {
+		_, err := pipeline.New(bytes.NewReader(nil), io.Discard, nil, newTestHandler(), cfg)
+		if err == nil || !strings.Contains(err.Error(), `"nope"`) || !strings.Contains(err.Error(), "have ") {
+			t.Errorf("New(%+v) = %v, want an error naming %q and the known names", cfg, err, "nope")
+		}
+	}
+
+	// A registry of one's own: a verifier added by name and chosen by name.
+	var reg pipeline.Registry
+	reg.DefaultFramer = "slab"
+	reg.RegisterFramer("slab", func(o stages.Options) pipeline.Stage[stages.Chunk, *stages.Batch] { return stages.NewFramer(o) })
+	batches := 0
+	reg.RegisterVerifier("none", func(stages.Options) pipeline.Stage[*stages.Batch, *stages.Batch] {
+		return countingVerifier{&batches}
+	})
+	stream := append(encode(&wire.Verack{}), fakepeer.BadChecksum(magic, &wire.Ping{Nonce: 1, HasNonce: true})...)
+	h := newTestHandler()
+	p, err := pipeline.New(bytes.NewReader(stream), io.Discard, nil, h, pipeline.Config{
+		Options: stages.Options{Magic: magic}, Registry: &reg, Verifier: "none", EndAtEOF: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if batches != 1 {
+		t.Errorf("custom verifier saw %d batches, want 1", batches)
+	}
+	// It checks nothing: the bad checksum reaches the handler.
+	if got, want := h.commands(), []string{"verack", "ping"}; !slices.Equal(got, want) {
+		t.Errorf("handler saw %v, want %v", got, want)
+	}
+}
+
+func TestLogObserver(t *testing.T) {
+	logger, hook := logtest.NewNullLogger()
+	logger.SetLevel(logrus.DebugLevel)
+	obs := pipeline.NewLogObserver(logrus.NewEntry(logger))
+	stream := encode(&wire.Verack{}, &wire.Raw{Cmd: "mystery"})
+	stream = append(stream, fakepeer.BadChecksum(magic, &wire.Ping{Nonce: 1, HasNonce: true})...)
+	for range 15 {
+		stream = append(stream, fakepeer.BadChecksum(magic, &wire.Ping{Nonce: 1, HasNonce: true})...)
+	}
+	h := newTestHandler(&wire.GetAddr{})
+	p, err := pipeline.New(bytes.NewReader(stream), io.Discard, nil, h, pipeline.Config{
+		Options: stages.Options{Magic: magic, Observer: obs}, EndAtEOF: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var dumpsIn, dumpsOut, warnings, unknown int
+	for _, e := range hook.AllEntries() {
+		switch {
+		case e.Level == logrus.WarnLevel && strings.Contains(e.Message, "bad checksum"):
+			warnings++
+		case e.Level == logrus.DebugLevel && e.Data["dir"] == "in":
+			dumpsIn++
+			if !strings.Contains(e.Message, "00000000  fa bf b5 da") {
+				t.Errorf("debug dump of a frame in lacks the hex of its magic: %q", e.Message)
+			}
+		case e.Level == logrus.DebugLevel && e.Data["dir"] == "out":
+			dumpsOut++
+		case e.Level == logrus.DebugLevel && e.Data["command"] == "mystery":
+			unknown++
+		}
+	}
+	if dumpsIn != 18 || dumpsOut != 1 || unknown != 1 {
+		t.Errorf("debug entries: %d frames in, %d out, %d unknown commands; want 18, 1, 1", dumpsIn, dumpsOut, unknown)
+	}
+	// 16 bad checksums in well under a second: a burst of 10, the rest
+	// suppressed.
+	if warnings != 10 {
+		t.Errorf("%d checksum warnings logged, want 10 (rate-limited)", warnings)
+	}
+}
