@@ -63,7 +63,7 @@ func (o *LogObserver) ChecksumFailed(f *wire.Frame) {
 		o.Log.WithFields(logrus.Fields{
 			"command": f.CommandName(), "stage": stages.StageVerifier, "bytes": len(f.Payload),
 			"checksum_failures": n, "suppressed": suppressed,
-		}).Warnf("dropped %s frame with a bad checksum (%d bytes)", f.CommandName(), len(f.Payload))
+		}).WithError(f.Check()).Warnf("dropped %s frame with a bad checksum (%d bytes)", f.CommandName(), len(f.Payload))
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // MaxAddrV2Len is the longest address an addrv2 entry may carry (BIP155).
@@ -133,9 +134,16 @@ func TorV3Host(pubkey [32]byte) string {
 }
 
 // ParseTorV3Host parses a "….onion" v3 host name back to its public key,
-// checking the version and checksum.
+// checking the version and checksum. Letters may be in either case; anything
+// but ASCII is refused.
 func ParseTorV3Host(host string) ([32]byte, error) {
 	var key [32]byte
+	for i := 0; i < len(host); i++ {
+		if host[i] >= utf8.RuneSelf {
+			// strings.ToLower would fold U+212A KELVIN SIGN to 'k'.
+			return key, fmt.Errorf("wire: %q is not a Tor v3 .onion name", host)
+		}
+	}
 	name, ok := strings.CutSuffix(strings.ToLower(host), ".onion")
 	if !ok || len(name) != 56 {
 		return key, fmt.Errorf("wire: %q is not a Tor v3 .onion name", host)
@@ -152,14 +160,20 @@ func ParseTorV3Host(host string) ([32]byte, error) {
 }
 
 // AppendNetAddrV2 appends the BIP155 encoding of a. An entry whose Network
-// this package does not decode is encoded with an empty address.
+// this package does not decode is encoded with an empty address; an IPv4
+// entry whose IP is not an IPv4 address is encoded as 0.0.0.0, and an IPv6 or
+// CJDNS entry with the zero IP as ::. An IPv6 entry with an IPv4 IP is encoded
+// IPv4-mapped, which decoders skip: build entries with NetAddrV2FromAddrPort.
 func AppendNetAddrV2(dst []byte, a NetAddrV2) []byte {
 	dst = binary.LittleEndian.AppendUint32(dst, a.Time)
 	dst = AppendVarInt(dst, uint64(a.Services))
 	dst = append(dst, byte(a.Network))
 	switch a.Network {
 	case NetIPv4:
-		ip := a.IP.Unmap().As4()
+		var ip [4]byte // an IP that is not IPv4 (or the zero Addr) encodes as 0.0.0.0
+		if u := a.IP.Unmap(); u.Is4() {
+			ip = u.As4()
+		}
 		dst = AppendVarBytes(dst, ip[:])
 	case NetIPv6, NetCJDNS:
 		ip := a.IP.As16()
@@ -172,14 +186,22 @@ func AppendNetAddrV2(dst []byte, a NetAddrV2) []byte {
 	return binary.BigEndian.AppendUint16(dst, a.Port)
 }
 
-// netAddrV2 reads one entry. ok is false for an entry that is skipped
-// (unknown or deprecated network id), as BIP155 asks.
+// netAddrV2 reads one entry. ok is false for an entry that is skipped: an
+// unknown or deprecated network id, as BIP155 asks, or an IPv6 entry holding
+// an IPv4-mapped or OnionCat address.
 func (r *reader) netAddrV2() (a NetAddrV2, ok bool) {
 	a.Time = r.uint32()
 	a.Services = ServiceFlag(r.varInt())
 	a.Network = NetID(r.uint8())
 	start := r.off
-	addr := r.varBytes(MaxAddrV2Len)
+	size := r.varInt()
+	if r.err == nil && size > MaxAddrV2Len {
+		// BIP155: longer than 512 bytes is an error whatever the network,
+		// known or not, and is refused before the bytes are skipped.
+		r.fail(start, ErrBadAddress)
+		return a, false
+	}
+	addr := r.take(int(size))
 	a.Port = r.uint16BE()
 	if r.err != nil {
 		return a, false
@@ -195,10 +217,22 @@ func (r *reader) netAddrV2() (a NetAddrV2, ok bool) {
 	switch a.Network {
 	case NetIPv4:
 		a.IP = netip.AddrFrom4([4]byte(addr))
-	case NetIPv6, NetCJDNS:
+	case NetIPv6:
+		a.IP = netip.AddrFrom16([16]byte(addr))
+		if a.IP.Is4In6() || onionCat.Contains(a.IP) {
+			// An IPv4 or Tor v2 address dressed as IPv6: BIP155 says to
+			// ignore OnionCat, Bitcoin Core treats both as invalid and btcd
+			// drops both. Keeping them would let one IPv4 address arrive in
+			// two spellings.
+			return a, false
+		}
+	case NetCJDNS:
 		a.IP = netip.AddrFrom16([16]byte(addr))
 	default:
 		a.Key = [32]byte(addr)
 	}
 	return a, true
 }
+
+// onionCat is the IPv6 range that carried Tor v2 addresses in addr.
+var onionCat = netip.MustParsePrefix("fd87:d87e:eb43::/48")

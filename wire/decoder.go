@@ -52,8 +52,8 @@ func Decode(cmd string, payload []byte) (Message, error) {
 
 // Decoder decodes payloads into messages it owns and reuses, one per
 // command, so that a long-lived decoder allocates nothing in steady state
-// (addr and inv lists keep their capacity; a version's user agent is the one
-// string it allocates).
+// (addr and inv lists keep their capacity; the strings of version and reject
+// are the only things it allocates).
 //
 // A message returned by Decoder.Decode is valid until the next call to
 // Decode for the same command; a *Raw's Payload aliases the payload passed in.

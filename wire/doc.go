@@ -51,6 +51,7 @@
 // Addresses are net/netip values. IPv4 travels as IPv4-mapped IPv6 in addr
 // and version and is unmapped on decode. BIP155 addrv2 entries carry IPv4,
 // IPv6, Tor v3 (rendered as "….onion" with its checksum), I2P (rendered as
-// "….b32.i2p") and CJDNS; unknown network ids, and the deprecated Tor v2,
-// are skipped as BIP155 asks.
+// "….b32.i2p") and CJDNS; unknown network ids (including BIP155's newer
+// Yggdrasil, id 7), and the deprecated Tor v2, are skipped as BIP155 asks, as
+// are IPv6 entries that hold an IPv4-mapped or OnionCat address.
 package wire

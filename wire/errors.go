@@ -34,7 +34,10 @@ var (
 
 // DecodeError says where decoding failed: the command, and the byte offset in
 // the payload (or in the frame header for header errors) where the problem was
-// found. It wraps one of the sentinel errors.
+// found: the start of the bad field, or for ErrTruncated the length of what
+// was given (where it ran out). Command is empty for errors found before the
+// command is known (a bad magic or command, a short header, ReadVarString).
+// It wraps one of the sentinel errors.
 type DecodeError struct {
 	Command string
 	Offset  int

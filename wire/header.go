@@ -99,6 +99,15 @@ type Frame struct {
 // Verify reports whether the payload matches the header's checksum.
 func (f *Frame) Verify() bool { return Checksum(f.Payload) == f.Checksum }
 
+// Check is Verify as an error: nil, or a *DecodeError wrapping ErrChecksum
+// that names the command (the offset is that of the checksum field).
+func (f *Frame) Check() error {
+	if f.Verify() {
+		return nil
+	}
+	return &DecodeError{Command: f.CommandName(), Offset: 20, Err: ErrChecksum}
+}
+
 // ScanFrame looks for one complete frame at the start of buf, the bytes
 // received so far on a stream of network magic.
 //
@@ -107,9 +116,9 @@ func (f *Frame) Verify() bool { return Checksum(f.Payload) == f.Checksum }
 //   - Not enough bytes yet (fewer than a header, or a header whose payload has
 //     not all arrived): it returns n == 0 and a nil error.
 //   - A header that can never become valid (wrong magic, bad command, declared
-//     length over MaxPayload): an error wrapping ErrBadMagic, ErrBadCommand or
-//     ErrPayloadTooLarge, returned as soon as the 24 header bytes are there,
-//     before the payload arrives.
+//     length over MaxPayload, checked in that order): an error wrapping
+//     ErrBadMagic, ErrBadCommand or ErrPayloadTooLarge, returned as soon as the
+//     24 header bytes are there, before the payload arrives.
 //
 // The checksum is not verified (see Frame.Verify). ScanFrame neither
 // allocates nor copies: the frame's Payload aliases buf.
@@ -117,12 +126,14 @@ func ScanFrame(buf []byte, magic Magic) (Frame, int, error) {
 	if len(buf) < HeaderSize {
 		return Frame{}, 0, nil
 	}
+	// The magic first, as Bitcoin Core does: bytes from another network (or
+	// no network at all) are reported as such, not as a bad command.
+	if Magic(binary.LittleEndian.Uint32(buf[0:4])) != magic {
+		return Frame{}, 0, &DecodeError{Offset: 0, Err: ErrBadMagic}
+	}
 	h, err := ParseHeader(buf)
 	if err != nil {
 		return Frame{}, 0, err
-	}
-	if h.Magic != magic {
-		return Frame{}, 0, &DecodeError{Command: h.CommandName(), Offset: 0, Err: ErrBadMagic}
 	}
 	end := HeaderSize + int(h.Length)
 	if len(buf) < end {

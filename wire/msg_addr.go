@@ -1,6 +1,9 @@
 package wire
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"slices"
+)
 
 // MaxAddrEntries is the most entries an addr or addrv2 message may carry.
 const MaxAddrEntries = 1000
@@ -50,8 +53,10 @@ func (m *Addr) Decode(p []byte) error {
 
 // AddrV2 lists known peer addresses in the BIP155 format (at most
 // MaxAddrEntries). Entries of unknown network ids (and the deprecated Tor v2)
-// are skipped, as BIP155 asks; an entry of a known id with the wrong address
-// length is an error (ErrBadAddress).
+// are skipped, as BIP155 asks, and so are IPv6 entries holding an
+// IPv4-mapped (::ffff:0:0/96) or OnionCat (fd87:d87e:eb43::/48) address, as
+// Bitcoin Core and btcd do; an entry of a known id with the wrong address
+// length, or any address over MaxAddrV2Len, is an error (ErrBadAddress).
 //
 // Decode reuses List's capacity like Addr.Decode.
 type AddrV2 struct {
@@ -87,13 +92,9 @@ func (m *AddrV2) Decode(p []byte) error {
 	return nil
 }
 
-// grow returns s with room for n more elements.
-func grow[T any](s []T, n int) []T {
-	if cap(s)-len(s) < n {
-		s = append(s[:cap(s)], make([]T, n-(cap(s)-len(s)))...)[:len(s)]
-	}
-	return s
-}
+// grow returns s with room for n more elements, in one allocation if it
+// needs one.
+func grow[T any](s []T, n int) []T { return slices.Grow(s, n) }
 
 // MaxInvEntries is the most entries an inv, getdata or notfound may carry.
 const MaxInvEntries = 50000

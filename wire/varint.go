@@ -77,7 +77,11 @@ func (r *reader) varInt() uint64 {
 	}
 	v, n, err := ReadVarInt(r.b[r.off:])
 	if err != nil {
-		r.fail(r.off, err)
+		off := r.off
+		if err == ErrTruncated {
+			off = len(r.b) // like take: truncation is reported where the payload ended
+		}
+		r.fail(off, err)
 		return 0
 	}
 	r.off += n
