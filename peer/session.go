@@ -166,7 +166,11 @@ func (s *Session) Start(ctx context.Context, send stages.Sender) error {
 	select {
 	case <-s.handshakeDone:
 	case <-timeout.C:
-		return fmt.Errorf("%w after %s", ErrHandshakeTimeout, s.cfg.HandshakeTimeout)
+		select {
+		case <-s.handshakeDone: // completed just as the deadline passed
+		default:
+			return fmt.Errorf("%w after %s", ErrHandshakeTimeout, s.cfg.HandshakeTimeout)
+		}
 	case <-ctx.Done():
 		return ctx.Err()
 	}
