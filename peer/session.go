@@ -265,6 +265,10 @@ func (s *Session) Handle(ctx context.Context, m wire.Message, send stages.Sender
 		}
 	case *wire.Addr:
 		s.mu.Lock()
+		if !s.done { // nothing but the handshake counts before it completes
+			s.mu.Unlock()
+			return nil
+		}
 		list := s.v2scratch[:0]
 		for _, a := range m.List {
 			list = append(list, wire.NetAddrV2FromAddrPort(a.Addr, a.Services, a.Time))
@@ -273,7 +277,12 @@ func (s *Session) Handle(ctx context.Context, m wire.Message, send stages.Sender
 		s.mu.Unlock()
 		s.onAddrs(list)
 	case *wire.AddrV2:
-		s.onAddrs(m.List)
+		s.mu.Lock()
+		done := s.done
+		s.mu.Unlock()
+		if done {
+			s.onAddrs(m.List)
+		}
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
 
@@ -161,29 +162,15 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}
 	}
 
-	// The reader closes chunks only when the input ends cleanly (EndAtEOF),
-	// so that the framer can report a frame cut short. When the reader
-	// fails (the peer closed or reset the connection), its error is the
-	// connection's: chunks stays open and the framer ends with the context
-	// that error cancels, rather than racing it with an error of its own.
-	// Run closes chunks after Wait.
-	var chunksClosed bool
-	stage(true, func() error {
-		err := p.reader.Run(gctx, nil, chunks)
-		if err == nil {
-			close(chunks)
-			chunksClosed = true
-		}
-		return err
-	})
-	// When the framer fails (bad magic, oversize length, a stream cut
-	// mid-frame) the frames it cut before the damage are already on their
-	// way: its error is held back until the verifier and the dispatcher
-	// have handled them, so that nothing received intact is lost.
+	// Nothing received intact is lost when the connection ends: when the
+	// reader fails (the peer closed or reset the connection) or the framer
+	// does (bad magic, oversize length, a stream cut mid-frame), the frames
+	// already cut are still verified and dispatched before the error is
+	// returned and cancels the rest. A frame cut short by the reader's
+	// failure is reported as the reader's error, not the framer's.
 	dispatched := make(chan struct{})
-	stage(true, func() error {
-		err := p.framer.Run(gctx, chunks, framed)
-		close(framed)
+	var readerFailed atomic.Bool
+	afterDispatch := func(err error) error {
 		if err != nil && gctx.Err() == nil {
 			select {
 			case <-dispatched:
@@ -191,6 +178,22 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			}
 		}
 		return err
+	}
+	stage(true, func() error {
+		err := p.reader.Run(gctx, nil, chunks)
+		if err != nil {
+			readerFailed.Store(true)
+		}
+		close(chunks)
+		return afterDispatch(err)
+	})
+	stage(true, func() error {
+		err := p.framer.Run(gctx, chunks, framed)
+		close(framed)
+		if errors.Is(err, stages.ErrStreamEnded) && readerFailed.Load() {
+			return nil
+		}
+		return afterDispatch(err)
 	})
 	stage(true, func() error { defer close(verified); return p.verifier.Run(gctx, framed, verified) })
 	stage(true, func() error {
@@ -223,9 +226,6 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	})
 
 	err := g.Wait()
-	if !chunksClosed {
-		close(chunks)
-	}
 	drain(chunks, framed, verified)
 	if err == nil {
 		return nil
