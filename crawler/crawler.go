@@ -666,7 +666,11 @@ func (c *Crawler) session(ctx context.Context, conn net.Conn, ap netip.AddrPort,
 	pcfg.Options.Peer = rec.Addr
 	pcfg.Options.Magic = c.network.Magic
 	pcfg.Options.Hint = nil
-	pcfg.Options.Observer = pipeline.Observers{&n.versions, pipeline.NewLogObserver(log)}
+	obs := pipeline.Observers{&n.versions, pipeline.NewLogObserver(log)}
+	if extra := c.cfg.Pipeline.Options.Observer; extra != nil {
+		obs = append(obs, extra) // e.g. metrics, shared by every connection
+	}
+	pcfg.Options.Observer = obs
 	pcfg.Record = nil
 	p, err := pipeline.New(conn, conn, conn, sess, pcfg)
 	if err == nil {

@@ -18,6 +18,7 @@ func init() {
 	register(&command{
 		name:    "node",
 		summary: "connect to one peer, handshake, count the peers it knows, stay connected (the default)",
+		config:  &nodeMetrics,
 		run:     runNode,
 	})
 }
@@ -77,6 +78,12 @@ func runNode(ctx context.Context, e *env, args []string) int {
 		"network": cfg.Network, "verifier": cfg.Verifier, "queue_depth": cfg.QueueDepth,
 	}).Infof("btcpipe %s starting", peer.Version)
 	node := peer.NewNode(nc, log)
+	waitMetrics, err := startNodeMetrics(ctx, e, node)
+	if err != nil {
+		log.WithError(err).Error("cannot serve metrics")
+		return exitFailed
+	}
+	defer waitMetrics()
 	if err := node.Run(ctx); err != nil {
 		log.WithError(err).Error("node stopped")
 		return exitFailed

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/btcpipe/btcpipe/crawler"
+	"github.com/btcpipe/btcpipe/peer"
+	"github.com/btcpipe/btcpipe/pipeline"
+	"github.com/btcpipe/btcpipe/wire"
+)
+
+// crawlConfig is what `btcpipe crawl` reads besides the shared settings
+// (BTCPIPE_NETWORK, BTCPIPE_USER_AGENT, BTCPIPE_MIN_PROTOCOL,
+// BTCPIPE_SEND_ADDRV2, the stage settings and the log settings).
+type crawlConfig struct {
+	Seeds            []string      `envconfig:"SEEDS" desc:"crawl: where to start, comma-separated host:port, [IPv6]:port, addresses or host names; empty: the network's DNS seeds (regtest, simnet: 127.0.0.1)"`
+	Concurrency      int           `envconfig:"CRAWL_CONCURRENCY" default:"256" desc:"crawl: most connections open at once"`
+	Allow            []string      `envconfig:"CRAWL_ALLOW" desc:"crawl: comma-separated CIDR prefixes that may be dialled; empty: public addresses (mainnet, testnets, signet) or loopback (regtest, simnet); bogons only when named"`
+	Out              string        `envconfig:"CRAWL_OUT" desc:"crawl: file to append the JSON lines to; empty: stdout, and the log goes to stderr"`
+	DialRate         float64       `envconfig:"CRAWL_DIAL_RATE" default:"100" desc:"crawl: most new connections per second; 0: no cap"`
+	ConnectTimeout   time.Duration `envconfig:"CRAWL_CONNECT_TIMEOUT" default:"5s" desc:"crawl: TCP connect timeout"`
+	HandshakeTimeout time.Duration `envconfig:"CRAWL_HANDSHAKE_TIMEOUT" default:"10s" desc:"crawl: version handshake timeout"`
+	GetAddrTimeout   time.Duration `envconfig:"CRAWL_GETADDR_TIMEOUT" default:"30s" desc:"crawl: longest wait for addresses after the handshake"`
+	Quiet            time.Duration `envconfig:"CRAWL_QUIET" default:"2s" desc:"crawl: end a node's session this long after its last addr message"`
+	MaxNodes         int           `envconfig:"CRAWL_MAX_NODES" default:"200000" desc:"crawl: most unique addresses kept (a memory cap); later ones are counted, not recorded"`
+	ProgressInterval time.Duration `envconfig:"CRAWL_PROGRESS_INTERVAL" default:"5s" desc:"crawl: how often to log a progress line; 0: never"`
+	Report           string        `envconfig:"CRAWL_REPORT" desc:"crawl: file to write a self-contained HTML report to when the crawl ends; empty: none"`
+
+	allow []netip.Prefix // parsed Allow
+}
+
+var crawlCfg crawlConfig
+
+func init() {
+	register(&command{
+		name:    "crawl",
+		summary: "walk the network from the seeds: one JSON line per node, then a summary line",
+		config:  &crawlCfg,
+		run:     runCrawl,
+	})
+}
+
+func (c *crawlConfig) validate() error {
+	bad := func(key, format string, args ...any) error {
+		return fmt.Errorf("%s_%s: %s", envPrefix, key, fmt.Sprintf(format, args...))
+	}
+	for _, s := range c.Seeds {
+		if _, _, err := peer.SplitHostPort(s, 1); err != nil {
+			return bad("SEEDS", "%v", err)
+		}
+	}
+	if c.Concurrency < 1 || c.Concurrency > 65536 {
+		return bad("CRAWL_CONCURRENCY", "must be 1 to 65536, not %d", c.Concurrency)
+	}
+	allow, err := crawler.ParsePrefixes(c.Allow)
+	if err != nil {
+		return bad("CRAWL_ALLOW", "%v", err)
+	}
+	if len(c.Allow) > 0 && len(allow) == 0 {
+		return bad("CRAWL_ALLOW", "no prefix in %q", c.Allow)
+	}
+	c.allow = allow
+	if c.DialRate < 0 {
+		return bad("CRAWL_DIAL_RATE", "must not be negative")
+	}
+	for _, d := range []struct {
+		key string
+		d   time.Duration
+	}{
+		{"CRAWL_CONNECT_TIMEOUT", c.ConnectTimeout}, {"CRAWL_HANDSHAKE_TIMEOUT", c.HandshakeTimeout},
+		{"CRAWL_GETADDR_TIMEOUT", c.GetAddrTimeout}, {"CRAWL_QUIET", c.Quiet},
+	} {
+		if d.d <= 0 {
+			return bad(d.key, "must be a positive duration, like 5s")
+		}
+	}
+	if c.ProgressInterval < 0 {
+		return bad("CRAWL_PROGRESS_INTERVAL", "must not be negative")
+	}
+	if c.MaxNodes < 1 {
+		return bad("CRAWL_MAX_NODES", "must be at least 1")
+	}
+	return nil
+}
+
+// runCrawl is `btcpipe crawl`. Node lines and the summary line go to
+// BTCPIPE_CRAWL_OUT (appended, one write(2) per line) or, when that is
+// empty, to stdout — and then the log goes to stderr, so that stdout holds
+// nothing but JSON lines. A first SIGTERM or SIGINT stops the crawl: the
+// connections under way end, the summary line (interrupted: true) is
+// written and btcpipe exits 0.
+func runCrawl(ctx context.Context, e *env, args []string) int {
+	if len(args) > 0 {
+		fmt.Fprintf(e.stderr, "btcpipe: crawl takes no arguments (settings come from BTCPIPE_* variables; see btcpipe help)\n")
+		return exitUsage
+	}
+	return crawl(ctx, e, &crawlCfg, nil)
+}
+
+// crawl runs a crawl with cc; dial, if set, replaces the network dialer
+// (for tests).
+func crawl(ctx context.Context, e *env, cc *crawlConfig, dial func(context.Context, netip.AddrPort) (net.Conn, error)) int {
+	cfg, log := e.cfg, e.log
+	var out io.Writer = e.stdout
+	if cc.Out != "" {
+		f, err := os.OpenFile(cc.Out, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			log.WithError(err).Error("cannot open the BTCPIPE_CRAWL_OUT file")
+			return exitFailed
+		}
+		defer f.Close()
+		out = f
+	} else {
+		log = newLogger(cfg, e.stderr) // stdout carries only JSON lines
+	}
+
+	network, _ := wire.NetworkByName(cfg.Network) // validated
+	s := peer.DefaultConfig(network)
+	if cfg.UserAgent != "" {
+		s.UserAgent = cfg.UserAgent
+	}
+	s.MinProtocol = cfg.MinProtocol
+	s.SendAddrV2 = cfg.SendAddrV2
+	allow := cc.allow
+	if allow == nil {
+		allow = crawler.DefaultAllow(network)
+	}
+	extras, err := startCrawlExtras(ctx, log, network.Name, cc.Report)
+	if err != nil {
+		log.WithError(err).Error("cannot set up the crawl's metrics or report")
+		return exitFailed
+	}
+	defer extras.close()
+	c, err := crawler.New(crawler.Config{
+		Session: s,
+		Pipeline: pipeline.Config{
+			Options:    extras.stageOptions(stagesOptions(&cfg)),
+			QueueDepth: cfg.QueueDepth,
+			Framer:     cfg.Framer,
+			Verifier:   cfg.Verifier,
+		},
+		Seeds:            cc.Seeds,
+		Allow:            allow,
+		Concurrency:      cc.Concurrency,
+		DialRate:         cc.DialRate,
+		ConnectTimeout:   cc.ConnectTimeout,
+		HandshakeTimeout: cc.HandshakeTimeout,
+		GetAddrTimeout:   cc.GetAddrTimeout,
+		Quiet:            cc.Quiet,
+		MaxNodes:         cc.MaxNodes,
+		ProgressInterval: cc.ProgressInterval,
+		Dial:             dial,
+		Out:              extras.sink(crawler.NewJSONLines(out)),
+		Log:              log,
+	})
+	if err != nil {
+		log.WithError(err).Error("bad crawl configuration")
+		return exitUsage
+	}
+	seeds := "DNS seeds"
+	if len(cc.Seeds) > 0 {
+		seeds = fmt.Sprint(cc.Seeds)
+	}
+	log.WithFields(logrus.Fields{
+		"network": network.Name, "seeds": seeds, "allow": c.Allowlist().String(),
+		"concurrency": cc.Concurrency, "dial_rate": cc.DialRate, "quiet": cc.Quiet.String(),
+	}).Infof("btcpipe %s crawling %s", peer.Version, network.Name)
+	extras.watch(c)
+	_, err = c.Run(ctx)
+	reportErr := extras.finish(log)
+	if err != nil && !(errors.Is(err, context.Canceled) && ctx.Err() != nil) {
+		log.WithError(err).Error("crawl failed")
+		return exitFailed
+	}
+	if reportErr != nil {
+		log.WithError(reportErr).Error("cannot write the crawl report")
+		return exitFailed
+	}
+	return exitOK
+}
