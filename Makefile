@@ -26,7 +26,7 @@ RACE := $(if $(filter 1,$(shell $(GO) env CGO_ENABLED)),-race,)
 .PHONY: help build btcd demo demo-debug test bench fuzz lint clean
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo "  Variables: FUZZTIME=$(FUZZTIME) TEST_TIMEOUT=$(TEST_TIMEOUT) DEMO_DURATION (default 15s)"
 
 build: ## Build bin/btcpipe
@@ -74,9 +74,8 @@ lint: ## Run go vet and the pinned staticcheck
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
-clean: ## Remove bin/ and the test and fuzz caches
-	rm -rf bin/
-	$(GO) clean -testcache -fuzzcache
+clean: ## Remove bin/ and out/ (build products, bench output, screenshots)
+	rm -rf bin/ out/
 
 # The HTML report of a simulated crawl (report/), rendered in headless Chromium
 # (Debian's chromium, installed with apt-get when missing) so a person can look
