@@ -122,21 +122,29 @@ func (f *Framer) Push(c Chunk) (*Batch, error) {
 func (f *Framer) scan(b *Batch) (*Batch, error) {
 	slab := f.pending.slab
 	buf := slab.B[f.pending.off:f.pending.end]
+	// Each frame is scanned straight into a new slot of the batch, which
+	// is given back when no frame is there: returning frames by value and
+	// appending them cost more than the scan (store-forwarding stalls).
+	fresh := b == nil
+	if fresh {
+		b = NewBatch()
+	}
 	for {
-		fr, n, err := wire.ScanFrame(buf, f.Opts.Magic)
-		if err != nil {
-			return b, f.Opts.errorf(StageFramer, commandOf(err), err)
-		}
+		fr := b.grow()
+		n, err := wire.ScanFrameInto(fr, buf, f.Opts.Magic)
 		if n == 0 {
+			b.Frames = b.Frames[:len(b.Frames)-1]
+			if fresh && len(b.Frames) == 0 {
+				b.Release()
+				b = nil
+			}
+			if err != nil {
+				return b, f.Opts.errorf(StageFramer, commandOf(err), err)
+			}
 			break
 		}
-		if b == nil {
-			b = NewBatch()
-		}
-		b.Add(fr, slab)
-		// The batch's copy, not &fr: a pointer to the local passed to an
-		// interface method would move fr to the heap, one allocation per frame.
-		f.Opts.Observer.FrameIn(&b.Frames[len(b.Frames)-1])
+		b.hold(slab)
+		f.Opts.Observer.FrameIn(fr)
 		buf = buf[n:]
 	}
 	f.pending.off = f.pending.end - len(buf)

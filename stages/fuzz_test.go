@@ -20,15 +20,15 @@ type fuzzFrame struct {
 // fuzzReference scans the whole stream at once with wire.ScanFrame: the
 // frames it holds, then either the error a header raised or the length of
 // the incomplete tail.
-func fuzzReference(stream []byte) (frames []fuzzFrame, err error, tail int) {
+func fuzzReference(stream []byte) (frames []fuzzFrame, tail int, err error) {
 	buf := stream
 	for {
 		fr, n, err := wire.ScanFrame(buf, fuzzMagic)
 		if err != nil {
-			return frames, err, len(buf)
+			return frames, len(buf), err
 		}
 		if n == 0 {
-			return frames, nil, len(buf)
+			return frames, len(buf), nil
 		}
 		frames = append(frames, fuzzFrame{fr.Header, fr.Payload})
 		buf = buf[n:]
@@ -64,7 +64,7 @@ func fuzzSlab(size int) *Slab {
 func FuzzFramerChunking(f *testing.F) {
 	f.Add(wire.AppendMessage(nil, fuzzMagic, &wire.Ping{Nonce: 7, HasNonce: true}), []byte{3, 0x85, 40}, uint16(64))
 	f.Fuzz(func(t *testing.T, stream, cuts []byte, slabSize uint16) {
-		wantFrames, wantErr, wantTail := fuzzReference(stream)
+		wantFrames, wantTail, wantErr := fuzzReference(stream)
 
 		fr := NewFramer(Options{Peer: "fuzz:1", Magic: fuzzMagic, Hint: new(ReadHint)})
 		var (

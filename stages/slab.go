@@ -113,6 +113,12 @@ func (b *Batch) Add(f wire.Frame, s *Slab) {
 	b.Frames = append(b.Frames, f)
 }
 
+// grow appends a zero frame and returns it, for the framer to scan into.
+func (b *Batch) grow() *wire.Frame {
+	b.Frames = append(b.Frames, wire.Frame{})
+	return &b.Frames[len(b.Frames)-1]
+}
+
 // Release drops the batch's slab references and returns it to the pool. The
 // frames' payloads must not be used afterwards.
 func (b *Batch) Release() {

@@ -186,10 +186,12 @@ func AppendNetAddrV2(dst []byte, a NetAddrV2) []byte {
 	return binary.BigEndian.AppendUint16(dst, a.Port)
 }
 
-// netAddrV2 reads one entry. ok is false for an entry that is skipped: an
-// unknown or deprecated network id, as BIP155 asks, or an IPv6 entry holding
-// an IPv4-mapped or OnionCat address.
-func (r *reader) netAddrV2() (a NetAddrV2, ok bool) {
+// netAddrV2 reads one entry into a, which it overwrites whole (decoding in
+// place spares Decode a copy of every entry). It returns false for an entry
+// that is skipped: an unknown or deprecated network id, as BIP155 asks, or
+// an IPv6 entry holding an IPv4-mapped or OnionCat address; and on an error.
+func (r *reader) netAddrV2(a *NetAddrV2) (ok bool) {
+	*a = NetAddrV2{}
 	a.Time = r.uint32()
 	a.Services = ServiceFlag(r.varInt())
 	a.Network = NetID(r.uint8())
@@ -199,20 +201,20 @@ func (r *reader) netAddrV2() (a NetAddrV2, ok bool) {
 		// BIP155: longer than 512 bytes is an error whatever the network,
 		// known or not, and is refused before the bytes are skipped.
 		r.fail(start, ErrBadAddress)
-		return a, false
+		return false
 	}
 	addr := r.take(int(size))
 	a.Port = r.uint16BE()
 	if r.err != nil {
-		return a, false
+		return false
 	}
 	want := a.Network.addrLen()
 	if want == 0 {
-		return a, false
+		return false
 	}
 	if len(addr) != want {
 		r.fail(start, ErrBadAddress)
-		return a, false
+		return false
 	}
 	switch a.Network {
 	case NetIPv4:
@@ -224,14 +226,14 @@ func (r *reader) netAddrV2() (a NetAddrV2, ok bool) {
 			// ignore OnionCat, Bitcoin Core treats both as invalid and btcd
 			// drops both. Keeping them would let one IPv4 address arrive in
 			// two spellings.
-			return a, false
+			return false
 		}
 	case NetCJDNS:
 		a.IP = netip.AddrFrom16([16]byte(addr))
 	default:
 		a.Key = [32]byte(addr)
 	}
-	return a, true
+	return true
 }
 
 // onionCat is the IPv6 range that carried Tor v2 addresses in addr.

@@ -37,12 +37,12 @@ func (m *Addr) AppendPayload(dst []byte) []byte {
 func (m *Addr) Decode(p []byte) error {
 	r := reader{cmd: CmdAddr, b: p}
 	n := r.count(MaxAddrEntries, TimedNetAddrSize)
-	m.List = grow(m.List[:0], n)
-	for i := 0; i < n && r.err == nil; i++ {
-		var a TimedNetAddr
-		a.Time = r.uint32()
-		a.NetAddr = r.netAddr()
-		m.List = append(m.List, a)
+	// count checked that the n fixed-size entries are there: take them at
+	// once and decode each without a check per field.
+	body := r.take(n * TimedNetAddrSize)
+	m.List = grow(m.List[:0], n)[:n]
+	for i := range m.List {
+		m.List[i].decodeFrom(body[i*TimedNetAddrSize : (i+1)*TimedNetAddrSize])
 	}
 	if err := r.end(); err != nil {
 		m.List = m.List[:0]
@@ -81,8 +81,12 @@ func (m *AddrV2) Decode(p []byte) error {
 	n := r.count(MaxAddrEntries, minAddrV2Entry)
 	m.List = grow(m.List[:0], n)
 	for i := 0; i < n && r.err == nil; i++ {
-		if a, ok := r.netAddrV2(); ok {
-			m.List = append(m.List, a)
+		// Decode in place (see TimedNetAddr.decodeFrom); a skipped entry
+		// gives its slot back.
+		k := len(m.List)
+		m.List = m.List[:k+1]
+		if !r.netAddrV2(&m.List[k]) {
+			m.List = m.List[:k]
 		}
 	}
 	if err := r.end(); err != nil {
@@ -142,14 +146,14 @@ func (m *InvList) AppendPayload(dst []byte) []byte {
 func (m *InvList) decode(cmd string, p []byte) error {
 	r := reader{cmd: cmd, b: p}
 	n := r.count(MaxInvEntries, InvVectSize)
-	m.List = grow(m.List[:0], n)
-	for i := 0; i < n && r.err == nil; i++ {
-		var v InvVect
-		v.Type = InvType(r.uint32())
-		if h := r.take(32); h != nil {
-			v.Hash = [32]byte(h)
-		}
-		m.List = append(m.List, v)
+	// As in Addr.Decode: the n entries are there; decode each in place.
+	body := r.take(n * InvVectSize)
+	m.List = grow(m.List[:0], n)[:n]
+	for i := range m.List {
+		e := body[i*InvVectSize : (i+1)*InvVectSize]
+		v := &m.List[i]
+		v.Type = InvType(binary.LittleEndian.Uint32(e[0:4]))
+		v.Hash = [32]byte(e[4:InvVectSize])
 	}
 	if err := r.end(); err != nil {
 		m.List = m.List[:0]

@@ -13,10 +13,6 @@ const (
 	// MaxUserAgentLen is the longest user agent accepted (Bitcoin Core's
 	// MAX_SUBVERSION_LENGTH, btcd's MaxUserAgentLen).
 	MaxUserAgentLen = 256
-	// minVersionPayload is the shortest version a peer may send: the fields
-	// up to and including addr_recv. Later fields are read if present, as
-	// Bitcoin Core and btcd do for old peers.
-	minVersionPayload = 4 + 8 + 8 + NetAddrSize
 )
 
 // Version is the version message that opens a connection.
