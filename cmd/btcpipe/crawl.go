@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -112,9 +111,8 @@ func crawl(ctx context.Context, e *env, cc *crawlConfig, dial func(context.Conte
 	cfg, log := e.cfg, e.log
 	var out io.Writer = e.stdout
 	if cc.Out != "" {
-		f, err := os.OpenFile(cc.Out, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
-			log.WithError(err).Error("cannot open the BTCPIPE_CRAWL_OUT file")
+		f, ok := openAppend(cc.Out, "CRAWL_OUT", log)
+		if !ok {
 			return exitFailed
 		}
 		defer f.Close()
@@ -124,12 +122,7 @@ func crawl(ctx context.Context, e *env, cc *crawlConfig, dial func(context.Conte
 	}
 
 	network, _ := wire.NetworkByName(cfg.Network) // validated
-	s := peer.DefaultConfig(network)
-	if cfg.UserAgent != "" {
-		s.UserAgent = cfg.UserAgent
-	}
-	s.MinProtocol = cfg.MinProtocol
-	s.SendAddrV2 = cfg.SendAddrV2
+	s := sessionConfig(cfg)
 	allow := cc.allow
 	if allow == nil {
 		allow = crawler.DefaultAllow(network)

@@ -31,7 +31,8 @@ func stagesOptions(c *Config) stages.Options {
 	return stages.Options{ReadSize: c.ReadBuffer, Workers: workers, WriteTimeout: c.WriteTimeout}
 }
 
-func nodeConfig(cfg Config) peer.NodeConfig {
+// sessionConfig is the protocol configuration node and crawl share.
+func sessionConfig(cfg Config) peer.Config {
 	network, _ := wire.NetworkByName(cfg.Network) // validated
 	s := peer.DefaultConfig(network)
 	if cfg.UserAgent != "" {
@@ -39,6 +40,21 @@ func nodeConfig(cfg Config) peer.NodeConfig {
 	}
 	s.MinProtocol = cfg.MinProtocol
 	s.SendAddrV2 = cfg.SendAddrV2
+	return s
+}
+
+// openAppend opens path for appending (creating it), logging why it cannot.
+func openAppend(path, setting string, log *logrus.Entry) (*os.File, bool) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		log.WithError(err).Errorf("cannot open the %s_%s file", envPrefix, setting)
+		return nil, false
+	}
+	return f, true
+}
+
+func nodeConfig(cfg Config) peer.NodeConfig {
+	s := sessionConfig(cfg)
 	s.HandshakeTimeout = cfg.HandshakeTimeout
 	s.PingInterval = cfg.PingInterval
 	s.PingTimeout = cfg.PingTimeout
@@ -66,9 +82,8 @@ func runNode(ctx context.Context, e *env, args []string) int {
 	cfg, log := e.cfg, e.log
 	nc := nodeConfig(cfg)
 	if cfg.Record != "" {
-		f, err := os.OpenFile(cfg.Record, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
-			log.WithError(err).Error("cannot open the BTCPIPE_RECORD file")
+		f, ok := openAppend(cfg.Record, "RECORD", log)
+		if !ok {
 			return exitFailed
 		}
 		defer f.Close()
