@@ -753,7 +753,7 @@ func hostileSlowloris(t *testing.T, every, timeout time.Duration) {
 			return nil
 		},
 		tweak: func(c *peer.NodeConfig) { c.Session.HandshakeTimeout = timeout },
-		stage: "session", cmd: "", want: peer.ErrHandshakeTimeout,
+		stage: "session", cmd: "version", want: peer.ErrHandshakeTimeout,
 		allocBudget: 2 * hostileMiB, peakBudget: 1 * hostileMiB,
 		check: func(t *testing.T, h *hostileNode, dc hostileDisconnect) {
 			var at time.Time
@@ -1018,7 +1018,7 @@ func TestHostilePongWrongNonce(t *testing.T) {
 			},
 			tweak:          func(c *peer.NodeConfig) { c.Session.PingTimeout = 300 * time.Millisecond },
 			handshakeFirst: true,
-			stage:          "session", cmd: "", want: peer.ErrPingTimeout,
+			stage:          "session", cmd: "ping", want: peer.ErrPingTimeout,
 			allocBudget: 2 * hostileMiB, peakBudget: 1 * hostileMiB,
 		})
 	})

@@ -169,7 +169,7 @@ func (s *Session) Start(ctx context.Context, send stages.Sender) error {
 		select {
 		case <-s.handshakeDone: // completed just as the deadline passed
 		default:
-			return fmt.Errorf("%w after %s", ErrHandshakeTimeout, s.cfg.HandshakeTimeout)
+			return &stages.Error{Command: wire.CmdVersion, Err: fmt.Errorf("%w after %s", ErrHandshakeTimeout, s.cfg.HandshakeTimeout)}
 		}
 	case <-ctx.Done():
 		return ctx.Err()
@@ -226,7 +226,7 @@ func (s *Session) pingLoop(ctx context.Context, send stages.Sender) error {
 				s.hooks.Pong(rtt)
 			}
 		case <-deadline.C:
-			return fmt.Errorf("%w (%s)", ErrPingTimeout, s.cfg.PingTimeout)
+			return &stages.Error{Command: wire.CmdPing, Err: fmt.Errorf("%w (%s)", ErrPingTimeout, s.cfg.PingTimeout)}
 		case <-ctx.Done():
 			return ctx.Err()
 		}

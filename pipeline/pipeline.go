@@ -205,7 +205,17 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	g.Go(func() error {
 		defer producers.Done()
 		if err := p.handler.Start(startCtx, sender); err != nil && startCtx.Err() == nil {
-			return &stages.Error{Peer: p.cfg.Options.Peer, Stage: StageSession, Err: err}
+			// A handler may name the command in a *stages.Error of its
+			// own; the pipeline fills in the peer and the stage.
+			se := &stages.Error{Err: err}
+			errors.As(err, &se) // keeps se as it is when err holds none
+			if se.Peer == "" {
+				se.Peer = p.cfg.Options.Peer
+			}
+			if se.Stage == "" {
+				se.Stage = StageSession
+			}
+			return se
 		}
 		return nil
 	})
