@@ -102,7 +102,12 @@ func (n *Node) Run(ctx context.Context) error {
 			attempt = 1 // a connection that worked resets the backoff
 		}
 		wait := Backoff(attempt, n.cfg.BackoffMin, n.cfg.BackoffMax)
-		n.log.WithError(err).WithField("attempt", attempt).Warnf("connection lost; reconnecting in %s", wait.Round(time.Millisecond))
+		what := "connection lost"
+		var se *stages.Error
+		if !errors.As(err, &se) { // no pipeline ran: resolving or dialling failed
+			what = "cannot connect"
+		}
+		n.log.WithError(err).WithField("attempt", attempt).Warnf("%s; reconnecting in %s", what, wait.Round(time.Millisecond))
 		if n.Hooks.Reconnect != nil {
 			n.Hooks.Reconnect(attempt, wait)
 		}
