@@ -190,13 +190,12 @@ func (s *Session) pingLoop(ctx context.Context, send stages.Sender) error {
 	deadline := time.NewTimer(s.cfg.PingTimeout)
 	deadline.Stop()
 	defer deadline.Stop()
-	var (
-		outstanding bool
-		nonce       uint64
-		sentAt      time.Time
-	)
+	// The outstanding ping's nonce lives in the session (await, awaits),
+	// where Handle reads it to pass on only the pong that answers it.
+	var sentAt time.Time
 	ping := func() error {
-		nonce, sentAt, outstanding = rand.Uint64(), time.Now(), true
+		nonce := rand.Uint64()
+		sentAt = time.Now()
 		s.await(true, nonce)
 		deadline.Reset(s.cfg.PingTimeout)
 		return send(ctx, &wire.Ping{Nonce: nonce, HasNonce: true})
@@ -207,17 +206,15 @@ func (s *Session) pingLoop(ctx context.Context, send stages.Sender) error {
 	for {
 		select {
 		case <-ticker.C:
-			if !outstanding {
+			if !s.pingOutstanding() {
 				if err := ping(); err != nil {
 					return err
 				}
 			}
 		case got := <-s.pongs:
-			if !outstanding || got != nonce {
-				s.log.WithField("command", wire.CmdPong).Debugf("pong with nonce %016x does not match our ping; ignored", got)
+			if !s.awaits(got) { // cannot happen: Handle filters; kept as a guard
 				continue
 			}
-			outstanding = false
 			s.await(false, 0)
 			deadline.Stop()
 			rtt := time.Since(sentAt)
@@ -292,6 +289,13 @@ func (s *Session) await(outstanding bool, nonce uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.awaiting, s.pingNonce = outstanding, nonce
+}
+
+// pingOutstanding reports whether a ping awaits its pong.
+func (s *Session) pingOutstanding() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.awaiting
 }
 
 // awaits reports whether nonce is that of our outstanding ping.

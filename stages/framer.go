@@ -129,11 +129,15 @@ func (f *Framer) scan(b *Batch) (*Batch, error) {
 	if fresh {
 		b = NewBatch()
 	}
+	added := 0
 	for {
 		fr := b.grow()
 		n, err := wire.ScanFrameInto(fr, buf, f.Opts.Magic)
 		if n == 0 {
 			b.Frames = b.Frames[:len(b.Frames)-1]
+			if added > 0 {
+				b.hold(slab) // once for every frame cut from it here
+			}
 			if fresh && len(b.Frames) == 0 {
 				b.Release()
 				b = nil
@@ -143,7 +147,7 @@ func (f *Framer) scan(b *Batch) (*Batch, error) {
 			}
 			break
 		}
-		b.hold(slab)
+		added++
 		f.Opts.Observer.FrameIn(fr)
 		buf = buf[n:]
 	}

@@ -58,13 +58,8 @@ func ParseHeader(b []byte) (Header, error) {
 	copy(h.Command[:], b[4:16])
 	h.Length = binary.LittleEndian.Uint32(b[16:20])
 	copy(h.Checksum[:], b[20:24])
-	if off, ok := validCommand(h.Command[:]); !ok {
-		return h, &DecodeError{Offset: 4 + off, Err: ErrBadCommand}
-	}
-	if h.Length > MaxPayload {
-		return h, &DecodeError{Command: h.CommandName(), Offset: 16, Err: ErrPayloadTooLarge}
-	}
-	return h, nil
+	_, err := checkCommandAndLength(b)
+	return h, err
 }
 
 // validCommand reports whether cmd is 1 to 12 printable ASCII bytes followed
@@ -168,11 +163,17 @@ func ScanFrameInto(f *Frame, buf []byte, magic Magic) (int, error) {
 // least) for ScanFrame and returns the payload length it declares.
 func checkHeader(buf []byte, magic Magic) (uint32, error) {
 	// The magic first, as Bitcoin Core does: bytes from another network (or
-	// no network at all) are reported as such, not as a bad command. Then
-	// ParseHeader's checks, in its order.
+	// no network at all) are reported as such, not as a bad command.
 	if Magic(binary.LittleEndian.Uint32(buf[0:4])) != magic {
 		return 0, &DecodeError{Offset: 0, Err: ErrBadMagic}
 	}
+	return checkCommandAndLength(buf)
+}
+
+// checkCommandAndLength checks the command and the declared length of the
+// header at the start of buf (HeaderSize bytes at least) and returns the
+// length.
+func checkCommandAndLength(buf []byte) (uint32, error) {
 	if off, ok := validCommand(buf[4:16]); !ok {
 		return 0, &DecodeError{Offset: 4 + off, Err: ErrBadCommand}
 	}
