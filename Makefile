@@ -58,7 +58,7 @@ BENCH_TIME ?= 0.5s
 
 bench: ## Run the benchmarks (BENCH_COUNT, BENCH_TIME) and print the table with the ratios to btcd and SHA-256d
 	@mkdir -p out
-	$(GO) test -run='^$$' -bench='^BenchmarkDecode$$' -benchtime=$(BENCH_TIME) -count=$(BENCH_COUNT) -timeout=30m ./benchmarks/ | tee out/bench.txt
+	$(GO) test -run='^$$' -bench='^Benchmark(Decode|Write)$$' -benchtime=$(BENCH_TIME) -count=$(BENCH_COUNT) -timeout=30m ./benchmarks/ | tee out/bench.txt
 	@echo
 	$(GO) run ./benchmarks/report out/bench.txt
 

@@ -131,7 +131,7 @@ func getLayout(c *corpus) (*layout, error) {
 
 // replay pushes the layout's chunks through fr and hands each batch to
 // each, which must release it. It returns the number of frames cut.
-func (l *layout) replay(fr *stages.Framer, each func(*stages.Batch)) (int, error) {
+func (l *layout) replay(fr framer, each func(*stages.Batch)) (int, error) {
 	n := 0
 	for _, c := range l.chunks {
 		c.Slab.Retain() // the reference the chunk carries
@@ -148,6 +148,12 @@ func (l *layout) replay(fr *stages.Framer, each func(*stages.Batch)) (int, error
 		return n, fmt.Errorf("%d bytes left pending", fr.Pending())
 	}
 	return n, nil
+}
+
+// framer is either of the framers, driven without goroutines.
+type framer interface {
+	Push(stages.Chunk) (*stages.Batch, error)
+	Pending() int
 }
 
 // countHandler counts the messages it is handed; Start returns at once.
@@ -192,6 +198,11 @@ func (r runner) done() (int, error) {
 var impls = []impl{
 	{"framer", func(_ testing.TB, c *corpus, l *layout) runner {
 		fr := stages.NewFramer(readerOptions(c))
+		release := func(b *stages.Batch) { b.Release() }
+		return syncRunner(func() (int, error) { return l.replay(fr, release) })
+	}},
+	{"framer-copy", func(_ testing.TB, c *corpus, l *layout) runner {
+		fr := stages.NewCopyFramer(readerOptions(c))
 		release := func(b *stages.Batch) { b.Release() }
 		return syncRunner(func() (int, error) { return l.replay(fr, release) })
 	}},

@@ -176,14 +176,7 @@ func New(cfg Config) (*Crawler, error) {
 	if cfg.Allow == nil {
 		cfg.Allow = DefaultAllow(cfg.Session.Network)
 	}
-	reg := cfg.Pipeline.Registry
-	if reg == nil {
-		reg = pipeline.DefaultRegistry
-	}
-	if _, err := reg.Framer(cfg.Pipeline.Framer, cfg.Pipeline.Options); err != nil {
-		return nil, err
-	}
-	if _, err := reg.Verifier(cfg.Pipeline.Verifier, cfg.Pipeline.Options); err != nil {
+	if err := cfg.Pipeline.Validate(); err != nil {
 		return nil, err
 	}
 	for _, s := range cfg.Seeds {

@@ -1,15 +1,17 @@
 // Package pipeline assembles the stages of one connection — reader, framer,
-// checksum verifier, dispatcher and writer — joined by bounded channels and
-// run under an errgroup: when one stage fails or ctx ends, the context of all
-// of them is cancelled, the connection is closed (which unblocks the reader)
-// and Run returns once every goroutine has.
+// verifier, dispatcher and writer — joined by bounded channels and run under
+// an errgroup: when one stage fails or ctx ends, the others stop, the
+// connection is closed (which unblocks the reader) and Run returns once
+// every goroutine has.
 //
 //	conn ──reader──▶ chunks ──framer──▶ batches ──verifier──▶ batches ──dispatcher──▶ outbound ──writer──▶ conn
 //	                                                                       │  ▲
 //	                                                                  Handler.Handle / Handler.Start
 //
-// Stages are chosen by name from a Registry, so an experiment can swap one
-// with an environment variable (BTCPIPE_VERIFIER=parallel).
+// Every stage is chosen by name from a registry (see Stages), and the
+// stages that depend on the wire format come as a named bundle, a
+// Transport, so an experiment swaps one with an environment variable
+// (BTCPIPE_VERIFIER=parallel, BTCPIPE_FRAMER=copy).
 package pipeline
 
 import (
@@ -17,7 +19,6 @@ import (
 	"errors"
 	"io"
 	"sync"
-	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
 
@@ -29,30 +30,45 @@ import (
 // errors, beside the stage names of package stages.
 const StageSession = "session"
 
-// Stage is the contract every stage meets. Run reads in until it is closed
-// or ctx ends and sends to out; the runner closes out when Run returns. A
-// source ignores in (it is nil) and a sink ignores out.
-type Stage[In, Out any] interface {
-	Run(ctx context.Context, in <-chan In, out chan<- Out) error
-}
+// DefaultQueueDepth is the capacity of each channel between stages.
+const DefaultQueueDepth = 16
 
 // Config describes one connection's pipeline.
 type Config struct {
-	// Stages options shared by every stage (peer name, magic, observer…).
+	// Options shared by every stage (peer name, magic, observer…).
 	Options stages.Options
-	// QueueDepth is the capacity of each channel between stages (default
-	// 16). It tunes throughput, never correctness.
+	// QueueDepth is the capacity of each channel between stages (0:
+	// DefaultQueueDepth). It tunes throughput, never correctness.
 	QueueDepth int
-	// Framer and Verifier name the implementations to use (see Registry);
-	// empty means the default.
-	Framer, Verifier string
-	// Registry to look names up in; nil means DefaultRegistry.
-	Registry *Registry
+	// Transport names the bundle of wire-format stages (default "v1");
+	// Reader, Framer, Verifier, Dispatcher and Writer name one stage each,
+	// overriding the transport's (or the default reader and dispatcher).
+	// Empty names take the defaults; see Config.Validate for what may be
+	// combined.
+	Transport                                    string
+	Reader, Framer, Verifier, Dispatcher, Writer string
+	// Stages to look names up in; nil means DefaultStages.
+	Stages *Stages
 	// Record, if set, receives a copy of every byte read.
 	Record io.Writer
 	// EndAtEOF ends the pipeline normally when the input ends (a recorded
 	// stream) instead of treating EOF as a dropped connection.
 	EndAtEOF bool
+}
+
+// Validate reports whether the stages cfg names exist and fit together,
+// without building anything: the check to run at start, before any
+// connection.
+func (cfg Config) Validate() error {
+	_, err := cfg.stages().resolve(cfg)
+	return err
+}
+
+func (cfg Config) stages() *Stages {
+	if cfg.Stages == nil {
+		return DefaultStages
+	}
+	return cfg.Stages
 }
 
 // Queues exposes the channels of a running pipeline, so that metrics can
@@ -67,45 +83,58 @@ type Queues struct {
 
 // Pipeline is one connection's assembled stages.
 type Pipeline struct {
-	cfg      Config
-	reader   Stage[struct{}, stages.Chunk]
-	framer   Stage[stages.Chunk, *stages.Batch]
-	verifier Stage[*stages.Batch, *stages.Batch]
-	handler  stages.Handler
-	r        io.Reader
-	w        io.Writer
-	closer   io.Closer
+	cfg        Config
+	reader     Reader
+	framer     Framer
+	verifier   Verifier
+	dispatcher Dispatcher
+	writer     Writer
+	handler    stages.Handler
+	closer     io.Closer
+	closeOnce  sync.Once
 
 	mu     sync.Mutex
 	queues *Queues
 }
 
-// New assembles a pipeline reading r and writing w; closer (which may be
-// nil) is closed when the pipeline ends, to unblock a reader stuck in Read.
+// New assembles a pipeline reading r and writing w with the stages cfg
+// names; closer (which may be nil) is closed when the pipeline ends, to
+// unblock a reader stuck in Read.
 func New(r io.Reader, w io.Writer, closer io.Closer, h stages.Handler, cfg Config) (*Pipeline, error) {
 	if cfg.QueueDepth <= 0 {
-		cfg.QueueDepth = 16
+		cfg.QueueDepth = DefaultQueueDepth
 	}
 	if cfg.Options.Hint == nil {
 		cfg.Options.Hint = new(stages.ReadHint)
 	}
 	cfg.Options = cfg.Options.Defaults()
-	reg := cfg.Registry
-	if reg == nil {
-		reg = DefaultRegistry
-	}
-	framer, err := reg.Framer(cfg.Framer, cfg.Options)
+	impls, err := cfg.stages().resolve(cfg)
 	if err != nil {
 		return nil, err
 	}
-	verifier, err := reg.Verifier(cfg.Verifier, cfg.Options)
-	if err != nil {
+	env := Env{Options: cfg.Options, R: r, W: w, Handler: h, Record: cfg.Record, EndAtEOF: cfg.EndAtEOF}
+	p := &Pipeline{cfg: cfg, handler: h, closer: closer}
+	if err := build(&p.reader, impls.reader, env); err != nil {
 		return nil, err
 	}
-	rd := stages.NewReader(r, cfg.Options)
-	rd.Tee = cfg.Record
-	rd.EndAtEOF = cfg.EndAtEOF
-	return &Pipeline{cfg: cfg, reader: rd, framer: framer, verifier: verifier, handler: h, r: r, w: w, closer: closer}, nil
+	if err := build(&p.framer, impls.framer, env); err != nil {
+		return nil, err
+	}
+	if err := build(&p.verifier, impls.verifier, env); err != nil {
+		return nil, err
+	}
+	if err := build(&p.dispatcher, impls.dispatcher, env); err != nil {
+		return nil, err
+	}
+	if err := build(&p.writer, impls.writer, env); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func build[S any](dst *S, im Impl[S], env Env) (err error) {
+	*dst, err = im.New(env)
+	return err
 }
 
 // Queues returns accessors for the depth of each channel while Run runs,
@@ -116,9 +145,14 @@ func (p *Pipeline) Queues() *Queues {
 	return p.queues
 }
 
-// Run runs the pipeline until a stage fails or ctx ends, and returns the
-// first error (a *stages.Error for a stage's failure, ctx.Err() when ctx
-// ended first). Every goroutine it started has returned when it returns.
+// Run runs the pipeline until a stage fails, the input ends or ctx ends,
+// and returns the error (a *stages.Error for a stage's failure, ctx.Err()
+// when ctx ended first, nil when a recorded stream ran out). Every goroutine
+// it started has returned when it returns, and the connection is closed.
+//
+// Nothing received intact is lost: when an inbound stage fails (the peer
+// reset the connection, a bad magic), the stages downstream of it still
+// handle every frame they were handed (see chain).
 func (p *Pipeline) Run(ctx context.Context) error {
 	depth := p.cfg.QueueDepth
 	chunks := make(chan stages.Chunk, depth)
@@ -136,114 +170,119 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	p.mu.Unlock()
 
 	g, gctx := errgroup.WithContext(ctx)
-	// startCtx ends the handler's Start once the inbound stages are done
-	// (a recorded stream ran out), not only when something failed.
-	startCtx, endStart := context.WithCancel(gctx)
-	defer endStart()
-	var inbound, producers, all sync.WaitGroup
-	inbound.Add(4)   // reader, framer, verifier, dispatcher
-	producers.Add(2) // dispatcher and Start feed the writer
-	all.Add(5)       // every stage
-	stage := func(in bool, f func() error) {
-		g.Go(func() error {
-			defer all.Done()
-			if in {
-				defer inbound.Done()
-			}
-			return f()
-		})
-	}
-	sender := func(ctx context.Context, m wire.Message) error {
-		select {
-		case outbound <- m:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-
-	// Nothing received intact is lost when the connection ends: when the
-	// reader fails (the peer closed or reset the connection) or the framer
-	// does (bad magic, oversize length, a stream cut mid-frame), the frames
-	// already cut are still verified and dispatched before the error is
-	// returned and cancels the rest. A frame cut short by the reader's
-	// failure is reported as the reader's error, not the framer's.
-	dispatched := make(chan struct{})
-	var readerFailed atomic.Bool
-	afterDispatch := func(err error) error {
-		if err != nil && gctx.Err() == nil {
-			select {
-			case <-dispatched:
-			case <-gctx.Done():
-			}
-		}
-		return err
-	}
-	stage(true, func() error {
-		err := p.reader.Run(gctx, nil, chunks)
-		if err != nil {
-			readerFailed.Store(true)
-		}
-		close(chunks)
-		return afterDispatch(err)
-	})
-	stage(true, func() error {
-		err := p.framer.Run(gctx, chunks, framed)
-		close(framed)
-		if errors.Is(err, stages.ErrStreamEnded) && readerFailed.Load() {
-			return nil
-		}
-		return afterDispatch(err)
-	})
-	stage(true, func() error { defer close(verified); return p.verifier.Run(gctx, framed, verified) })
-	stage(true, func() error {
-		defer producers.Done()
-		defer close(dispatched)
-		return stages.NewDispatcher(p.handler, p.cfg.Options).Run(gctx, verified, outbound)
-	})
-	stage(false, func() error { return stages.NewWriter(p.w, p.cfg.Options).Run(gctx, outbound, nil) })
 	g.Go(func() error {
-		defer producers.Done()
-		if err := p.handler.Start(startCtx, sender); err != nil && startCtx.Err() == nil {
-			// A handler may name the command in a *stages.Error of its
-			// own; the pipeline fills in the peer and the stage.
-			se := &stages.Error{Err: err}
-			errors.As(err, &se) // keeps se as it is when err holds none
-			if se.Peer == "" {
-				se.Peer = p.cfg.Options.Peer
-			}
-			if se.Stage == "" {
-				se.Stage = StageSession
-			}
-			return se
-		}
-		return nil
+		return chain(gctx, p.close,
+			func(ctx context.Context) error { return run(ctx, p.reader, nil, chunks) },
+			func(ctx context.Context) error { return run(ctx, p.framer, chunks, framed) },
+			func(ctx context.Context) error { return run(ctx, p.verifier, framed, verified) },
+			func(ctx context.Context) error { return p.session(ctx, verified, outbound) },
+		)
 	})
-	g.Go(func() error { inbound.Wait(); endStart(); return nil })
-	g.Go(func() error { producers.Wait(); close(outbound); return nil })
-	// Close the connection when anything ends, so a blocked Read returns.
-	allDone := make(chan struct{})
-	g.Go(func() error { all.Wait(); close(allDone); return nil })
-	g.Go(func() error {
-		select {
-		case <-gctx.Done():
-		case <-allDone:
-		}
-		if p.closer != nil {
-			p.closer.Close()
-		}
-		return nil
-	})
-
+	g.Go(func() error { return run(gctx, p.writer, outbound, nil) })
 	err := g.Wait()
+	p.close() // returns only once the connection is closed
 	drain(chunks, framed, verified)
-	if err == nil {
-		return nil
-	}
-	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
 		return ctx.Err()
 	}
 	return err
+}
+
+// run runs one stage and closes its output when it returns: the one place
+// a channel between stages is closed.
+func run[In, Out any](ctx context.Context, s Stage[In, Out], in <-chan In, out chan<- Out) error {
+	if out != nil {
+		defer close(out)
+	}
+	return s.Run(ctx, in, out)
+}
+
+// chain runs the inbound stages, in stream order, each with a context of
+// its own nested in the next one's: when a stage fails, its context and
+// those of the stages upstream of it end (they stop, and stopSource closes
+// the connection so that a Read returns), while the stages downstream go on
+// until their input closes, handling everything they were handed. When
+// every stage has returned, chain returns the real error nearest the source
+// — a peer that reset the connection in the middle of a frame is reported
+// as the reset, not as the frame it cut short — or ctx.Err().
+func chain(ctx context.Context, stopSource func(), links ...func(context.Context) error) error {
+	ctxs := make([]context.Context, len(links))
+	cancels := make([]context.CancelFunc, len(links))
+	parent := ctx
+	for i := len(links) - 1; i >= 0; i-- {
+		ctxs[i], cancels[i] = context.WithCancel(parent)
+		parent = ctxs[i]
+	}
+	defer cancels[len(links)-1]() // ends them all
+	stop := context.AfterFunc(ctxs[0], stopSource)
+	defer stop()
+	errs := make([]error, len(links))
+	var wg sync.WaitGroup
+	for i, link := range links {
+		wg.Go(func() {
+			if errs[i] = link(ctxs[i]); errs[i] != nil {
+				cancels[i]()
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// session runs the dispatcher and, beside it, the handler's Start: the two
+// senders of the outbound queue, which it owns and closes once both have
+// returned. Start ends when the dispatcher does (the input ended); an error
+// of either ends the other.
+func (p *Pipeline) session(ctx context.Context, in <-chan *stages.Batch, out chan<- wire.Message) error {
+	defer close(out)
+	g, gctx := errgroup.WithContext(ctx)
+	startCtx, endStart := context.WithCancel(gctx)
+	defer endStart()
+	g.Go(func() error {
+		defer endStart()
+		return p.dispatcher.Run(gctx, in, out)
+	})
+	g.Go(func() error {
+		send := func(ctx context.Context, m wire.Message) error {
+			select {
+			case out <- m:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		err := p.handler.Start(startCtx, send)
+		if err == nil || startCtx.Err() != nil {
+			return nil
+		}
+		// A handler may name the command in a *stages.Error of its own; the
+		// pipeline fills in the peer and the stage.
+		se := &stages.Error{Err: err}
+		errors.As(err, &se) // keeps se as it is when err holds none
+		if se.Peer == "" {
+			se.Peer = p.cfg.Options.Peer
+		}
+		if se.Stage == "" {
+			se.Stage = StageSession
+		}
+		return se
+	})
+	return g.Wait()
+}
+
+// close closes the connection once; a second call returns when the first
+// has closed it.
+func (p *Pipeline) close() {
+	p.closeOnce.Do(func() {
+		if p.closer != nil {
+			p.closer.Close()
+		}
+	})
 }
 
 // drain releases what was left in the channels when the pipeline stopped, so

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"maps"
 	"net"
 	"slices"
 	"strings"
@@ -141,16 +143,16 @@ func (c *closeRecorder) Close() error {
 }
 
 func TestPipelineOverTCP(t *testing.T) {
-	for _, verifier := range DefaultVerifiers() {
-		t.Run(verifier, func(t *testing.T) {
+	for _, sel := range variants() {
+		t.Run(sel.name(), func(t *testing.T) {
 			ctx := testCtx(t)
 			conn, fc := connect(t, ctx)
 			h := newTestHandler(&wire.Verack{}, &wire.GetAddr{})
 			counters := new(pipeline.Counters)
 			var record bytes.Buffer
 			p, err := pipeline.New(conn, conn, conn, h, pipeline.Config{
-				Options:  stages.Options{Peer: "fake", Magic: magic, Observer: counters},
-				Verifier: verifier, QueueDepth: 2, Record: &record,
+				Options: stages.Options{Peer: "fake", Magic: magic, Observer: counters},
+				Framer:  sel.framer, Verifier: sel.verifier, Writer: sel.writer, QueueDepth: 2, Record: &record,
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -213,8 +215,34 @@ func TestPipelineOverTCP(t *testing.T) {
 	}
 }
 
-// DefaultVerifiers lists the verifiers of the default registry.
-func DefaultVerifiers() []string { return pipeline.DefaultRegistry.Verifiers() }
+// variant is one combination of the v1 stages that have a choice.
+type variant struct{ framer, verifier, writer string }
+
+func (v variant) name() string { return v.framer + "+" + v.verifier + "+" + v.writer }
+
+// variants lists every combination of the framers, verifiers and writers
+// of the default stages that speak v1: each test runs over all of them.
+func variants() []variant {
+	s := pipeline.DefaultStages
+	v1 := func(names []string, wire func(string) string) []string {
+		var out []string
+		for _, n := range names {
+			if w := wire(n); w == "" || w == pipeline.WireV1 {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	var out []variant
+	for _, f := range v1(s.Framers.Names(), func(n string) string { im, _ := s.Framers.Get(n); return im.Wire }) {
+		for _, v := range v1(s.Verifiers.Names(), func(n string) string { im, _ := s.Verifiers.Get(n); return im.Wire }) {
+			for _, w := range v1(s.Writers.Names(), func(n string) string { im, _ := s.Writers.Get(n); return im.Wire }) {
+				out = append(out, variant{f, v, w})
+			}
+		}
+	}
+	return out
+}
 
 // blockingReader blocks in Read until closed, like an idle connection.
 type blockingReader struct {
@@ -300,12 +328,12 @@ func TestPipelineFirstErrorCancelsAll(t *testing.T) {
 }
 
 func TestPipelineStopsWithContext(t *testing.T) {
-	for _, verifier := range DefaultVerifiers() {
-		t.Run(verifier, func(t *testing.T) {
+	for _, sel := range variants() {
+		t.Run(sel.name(), func(t *testing.T) {
 			ctx := testCtx(t)
 			conn, fc := connect(t, ctx)
 			h := newTestHandler(&wire.Verack{})
-			p, err := pipeline.New(conn, conn, conn, h, pipeline.Config{Options: stages.Options{Magic: magic}, Verifier: verifier})
+			p, err := pipeline.New(conn, conn, conn, h, pipeline.Config{Options: stages.Options{Magic: magic}, Framer: sel.framer, Verifier: sel.verifier, Writer: sel.writer})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -362,12 +390,12 @@ func TestPipelineEndAtEOF(t *testing.T) {
 			wantCmds: []string{"version", "verack", "ping", "addr"}},
 	}
 	for _, tt := range tests {
-		for _, verifier := range DefaultVerifiers() {
-			t.Run(tt.name+"/"+verifier, func(t *testing.T) {
+		for _, sel := range variants() {
+			t.Run(tt.name+"/"+sel.name(), func(t *testing.T) {
 				h := newTestHandler()
 				var out bytes.Buffer
 				p, err := pipeline.New(bytes.NewReader(tt.stream), &out, nil, h, pipeline.Config{
-					Options: stages.Options{Magic: magic}, Verifier: verifier, EndAtEOF: true,
+					Options: stages.Options{Magic: magic}, Framer: sel.framer, Verifier: sel.verifier, Writer: sel.writer, EndAtEOF: true,
 				})
 				if err != nil {
 					t.Fatal(err)
@@ -401,13 +429,13 @@ func TestPipelineReaderErrorLosesNothing(t *testing.T) {
 	stream := encode(&wire.Verack{}, &wire.Addr{}, &wire.Ping{Nonce: 9, HasNonce: true}, &wire.Addr{})
 	stream = append(stream, encode(&wire.Ping{Nonce: 10, HasNonce: true})[:10]...) // a frame cut short
 	errReset := errors.New("connection reset by peer")
-	for _, verifier := range DefaultVerifiers() {
-		t.Run(verifier, func(t *testing.T) {
+	for _, sel := range variants() {
+		t.Run(sel.name(), func(t *testing.T) {
 			for range 20 { // the order of the goroutines varies run to run
 				h := newTestHandler()
 				r := io.MultiReader(bytes.NewReader(stream), iotest.ErrReader(errReset))
 				p, err := pipeline.New(r, io.Discard, nil, h, pipeline.Config{
-					Options: stages.Options{Magic: magic, Peer: "peer1"}, Verifier: verifier,
+					Options: stages.Options{Magic: magic, Peer: "peer1"}, Framer: sel.framer, Verifier: sel.verifier, Writer: sel.writer,
 				})
 				if err != nil {
 					t.Fatal(err)
@@ -443,44 +471,143 @@ func (v countingVerifier) Run(ctx context.Context, in <-chan *stages.Batch, out 
 }
 
 func TestRegistry(t *testing.T) {
-	if got, want := pipeline.DefaultRegistry.Verifiers(), []string{"parallel", "sequential"}; !slices.Equal(got, want) {
-		t.Errorf("DefaultRegistry.Verifiers() = %v, want %v", got, want)
-	}
-	if got, want := pipeline.DefaultRegistry.Framers(), []string{"slab"}; !slices.Equal(got, want) {
-		t.Errorf("DefaultRegistry.Framers() = %v, want %v", got, want)
-	}
-	for _, cfg := range []pipeline.Config{{Verifier: "nope"}, {Framer: "nope"}} {
-		_, err := pipeline.New(bytes.NewReader(nil), io.Discard, nil, newTestHandler(), cfg)
-		if err == nil || !strings.Contains(err.Error(), `"nope"`) || !strings.Contains(err.Error(), "have ") {
-			t.Errorf("New(%+v) = %v, want an error naming %q and the known names", cfg, err, "nope")
+	s := pipeline.DefaultStages
+	for _, c := range []struct {
+		kind      string
+		got, want []string
+	}{
+		{"transports", s.Transports.Names(), []string{"v1"}},
+		{"readers", s.Readers.Names(), []string{"slab"}},
+		{"framers", s.Framers.Names(), []string{"copy", "slab"}},
+		{"verifiers", s.Verifiers.Names(), []string{"parallel", "sequential"}},
+		{"dispatchers", s.Dispatchers.Names(), []string{"decode"}},
+		{"writers", s.Writers.Names(), []string{"coalescing", "direct"}},
+	} {
+		if !slices.Equal(c.got, c.want) {
+			t.Errorf("DefaultStages %s = %v, want %v", c.kind, c.got, c.want)
 		}
 	}
+	for _, cfg := range []pipeline.Config{
+		{Verifier: "nope"}, {Framer: "nope"}, {Reader: "nope"}, {Dispatcher: "nope"}, {Writer: "nope"}, {Transport: "nope"},
+	} {
+		err := cfg.Validate()
+		if err == nil || !strings.Contains(err.Error(), `"nope"`) || !strings.Contains(err.Error(), "have ") {
+			t.Errorf("Validate(%+v) = %v, want an error naming %q and the known names", cfg, err, "nope")
+		}
+		if _, err2 := pipeline.New(bytes.NewReader(nil), io.Discard, nil, newTestHandler(), cfg); err2 == nil || err2.Error() != err.Error() {
+			t.Errorf("New(%+v) = %v, want Validate's error %v", cfg, err2, err)
+		}
+	}
+}
 
-	// A registry of one's own: a verifier added by name and chosen by name.
-	var reg pipeline.Registry
-	reg.DefaultFramer = "slab"
-	reg.RegisterFramer("slab", func(o stages.Options) pipeline.Stage[stages.Chunk, *stages.Batch] { return stages.NewFramer(o) })
-	batches := 0
-	reg.RegisterVerifier("none", func(stages.Options) pipeline.Stage[*stages.Batch, *stages.Batch] {
-		return countingVerifier{&batches}
-	})
-	stream := append(encode(&wire.Verack{}), fakepeer.BadChecksum(magic, &wire.Ping{Nonce: 1, HasNonce: true})...)
-	h := newTestHandler()
-	p, err := pipeline.New(bytes.NewReader(stream), io.Discard, nil, h, pipeline.Config{
-		Options: stages.Options{Magic: magic}, Registry: &reg, Verifier: "none", EndAtEOF: true,
-	})
-	if err != nil {
+func TestRegistryRefusesDuplicates(t *testing.T) {
+	r := pipeline.DefaultStages.Clone().Verifiers
+	err := r.Register(pipeline.VerifierSequential, pipeline.Impl[pipeline.Verifier]{})
+	if !errors.Is(err, pipeline.ErrDuplicate) || !strings.Contains(err.Error(), `verifier "sequential"`) {
+		t.Errorf("Register of a taken name = %v, want ErrDuplicate naming it", err)
+	}
+	if err := r.Register("", pipeline.Impl[pipeline.Verifier]{}); err == nil {
+		t.Error("Register of an empty name succeeded")
+	}
+	// A clone is independent of what it was cloned from.
+	if err := r.Register("extra", pipeline.Impl[pipeline.Verifier]{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Run(t.Context()); err != nil {
-		t.Fatal(err)
+	if slices.Contains(pipeline.DefaultStages.Verifiers.Names(), "extra") {
+		t.Error("registering in a clone changed DefaultStages")
 	}
-	if batches != 1 {
-		t.Errorf("custom verifier saw %d batches, want 1", batches)
+}
+
+func TestRegistryConcurrent(t *testing.T) {
+	r := pipeline.NewRegistry[int]("thing")
+	var wg sync.WaitGroup
+	var dup sync.Map
+	for i := range 64 {
+		wg.Go(func() {
+			name := fmt.Sprint("n", i%16)
+			if err := r.Register(name, i); errors.Is(err, pipeline.ErrDuplicate) {
+				dup.Store(i, true)
+			} else if err != nil {
+				t.Error(err)
+			}
+			_, _ = r.Get(name)
+			_ = r.Names()
+		})
 	}
-	// It checks nothing: the bad checksum reaches the handler.
-	if got, want := h.commands(), []string{"verack", "ping"}; !slices.Equal(got, want) {
-		t.Errorf("handler saw %v, want %v", got, want)
+	wg.Wait()
+	dups := 0
+	dup.Range(func(any, any) bool { dups++; return true })
+	if got := len(r.Names()); got != 16 || dups != 48 {
+		t.Errorf("64 registrations of 16 names: %d names and %d duplicates refused, want 16 and 48", got, dups)
+	}
+}
+
+// v2Framer stands for a framer of another wire format.
+var v2Framer = pipeline.Impl[pipeline.Framer]{
+	Wire: pipeline.WireV2,
+	New:  func(e pipeline.Env) (pipeline.Framer, error) { return stages.NewFramer(e.Options), nil },
+}
+
+func TestRegistryRefusesMixedWireFormats(t *testing.T) {
+	s := pipeline.DefaultStages.Clone()
+	s.Framers.MustRegister("other", v2Framer)
+	err := pipeline.Config{Stages: s, Framer: "other"}.Validate()
+	if err == nil || !strings.Contains(err.Error(), `framer "other" speaks v2, but transport "v1" is v1`) {
+		t.Errorf("a v2 framer in the v1 transport: %v, want it refused naming both", err)
+	}
+	// A transport whose own bundle mixes formats is refused too.
+	s.Transports.MustRegister("mixed", pipeline.Transport{Wire: pipeline.WireV2, Framer: "other", Verifier: "sequential", Writer: "coalescing"})
+	err = pipeline.Config{Stages: s, Transport: "mixed"}.Validate()
+	for _, want := range []string{`verifier "sequential" speaks v1`, `writer "coalescing" speaks v1`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("transport mixed: %v, want it to say %s", err, want)
+		}
+	}
+	// A stage without a wire format (the pass-through verifier of the
+	// Example) fits any transport.
+	s.Verifiers.MustRegister("any", pipeline.Impl[pipeline.Verifier]{
+		New: func(pipeline.Env) (pipeline.Verifier, error) { return countingVerifier{new(int)}, nil },
+	})
+	if err := (pipeline.Config{Stages: s, Verifier: "any"}).Validate(); err != nil {
+		t.Errorf("a verifier of no wire format: %v", err)
+	}
+}
+
+// A constructor's error is New's error.
+func TestRegistryConstructorError(t *testing.T) {
+	s := pipeline.DefaultStages.Clone()
+	errNo := errors.New("no keys")
+	s.Writers.MustRegister("keyless", pipeline.Impl[pipeline.Writer]{Wire: pipeline.WireV1,
+		New: func(pipeline.Env) (pipeline.Writer, error) { return nil, errNo }})
+	if _, err := pipeline.New(bytes.NewReader(nil), io.Discard, nil, newTestHandler(), pipeline.Config{Stages: s, Writer: "keyless"}); !errors.Is(err, errNo) {
+		t.Errorf("New with a failing constructor = %v, want %v", err, errNo)
+	}
+}
+
+func TestCatalog(t *testing.T) {
+	cat := pipeline.DefaultStages.Catalog()
+	var kinds []string
+	defaults := map[string]string{}
+	for _, k := range cat {
+		kinds = append(kinds, k.Kind)
+		for _, e := range k.Entries {
+			if e.Doc == "" {
+				t.Errorf("%s %q has no Doc", k.Kind, e.Name)
+			}
+			if e.Default {
+				if defaults[k.Kind] != "" {
+					t.Errorf("%s has two defaults", k.Kind)
+				}
+				defaults[k.Kind] = e.Name
+			}
+		}
+	}
+	if want := []string{"transport", "reader", "framer", "verifier", "dispatcher", "writer"}; !slices.Equal(kinds, want) {
+		t.Errorf("Catalog kinds = %v, want %v", kinds, want)
+	}
+	want := map[string]string{"transport": "v1", "reader": "slab", "framer": "slab", "verifier": "sequential", "dispatcher": "decode", "writer": "coalescing"}
+	if !maps.Equal(defaults, want) {
+		t.Errorf("Catalog defaults = %v, want %v", defaults, want)
 	}
 }
 

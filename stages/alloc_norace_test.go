@@ -19,7 +19,12 @@ func TestFramerVerifierAllocateNothing(t *testing.T) {
 	}
 	slab := &Slab{B: stream}
 	slab.refs.Store(1 << 30) // never returned to a pool: the test owns it
-	f := NewFramer(Options{Magic: wire.Mainnet.Magic})
+	for _, f := range []fuzzFramer{NewFramer(Options{Magic: wire.Mainnet.Magic}), NewCopyFramer(Options{Magic: wire.Mainnet.Magic})} {
+		framerAllocs(t, f, slab, stream)
+	}
+}
+
+func framerAllocs(t *testing.T, f fuzzFramer, slab *Slab, stream []byte) {
 	pass := func() {
 		for off := 0; off < len(stream); off += 4096 { // 4 KiB reads, frames split across them
 			slab.Retain()
@@ -35,6 +40,6 @@ func TestFramerVerifierAllocateNothing(t *testing.T) {
 	}
 	pass() // warm the batch pool
 	if got := testing.AllocsPerRun(20, pass); got != 0 {
-		t.Errorf("framer + verifier allocated %.1f times per pass of 2,000 pings, want 0", got)
+		t.Errorf("%T + verifier allocated %.1f times per pass of 2,000 pings, want 0", f, got)
 	}
 }

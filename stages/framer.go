@@ -36,13 +36,28 @@ func NewFramer(opts Options) *Framer { return &Framer{Opts: opts.Defaults()} }
 
 // Run frames chunks from in until in is closed or ctx ends.
 func (f *Framer) Run(ctx context.Context, in <-chan Chunk, out chan<- *Batch) error {
+	return runFramer(ctx, in, out, f, f.Opts)
+}
+
+// pusher is what runFramer drives: a framer of either kind.
+type pusher interface {
+	Push(Chunk) (*Batch, error)
+	Pending() int
+	pendingCommand() string
+	Reset()
+}
+
+// runFramer is the stage loop of both framers: it pushes every chunk from in
+// and hands on the batches, and at the end of the input reports a frame
+// left incomplete.
+func runFramer(ctx context.Context, in <-chan Chunk, out chan<- *Batch, f pusher, opts Options) error {
 	defer f.Reset()
 	for {
 		select {
 		case c, ok := <-in:
 			if !ok {
 				if n := f.Pending(); n > 0 {
-					return f.Opts.errorf(StageFramer, f.pendingCommand(), fmt.Errorf("%w (%d bytes pending)", ErrStreamEnded, n))
+					return opts.errorf(StageFramer, f.pendingCommand(), fmt.Errorf("%w (%d bytes pending)", ErrStreamEnded, n))
 				}
 				return nil
 			}
@@ -72,8 +87,12 @@ func (f *Framer) pendingBytes() []byte {
 	return f.pending.slab.B[f.pending.off:f.pending.end]
 }
 
-func (f *Framer) pendingCommand() string {
-	if p := f.pendingBytes(); len(p) >= wire.HeaderSize {
+func (f *Framer) pendingCommand() string { return headerCommand(f.pendingBytes()) }
+
+// headerCommand returns the command of the header that starts p, if p holds
+// a whole valid one.
+func headerCommand(p []byte) string {
+	if len(p) >= wire.HeaderSize {
 		if h, err := wire.ParseHeader(p); err == nil {
 			return h.CommandName()
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -75,9 +76,36 @@ type framed struct {
 // until the end (so payloads must stay valid while referenced), then
 // releases them and checks that every slab seen had every reference
 // returned.
+//
+// It does that with each framer and fails the test unless the copying one
+// cut the same frames with the same error as the slab one, whose result it
+// returns.
 func frameStream(t *testing.T, opts stages.Options, stream []byte, l layout) framed {
 	t.Helper()
-	f := stages.NewFramer(opts)
+	want := frameStreamWith(t, stages.NewFramer(opts), stream, l)
+	quiet := opts
+	quiet.Observer = nil // the test's observer counts the slab framer's frames
+	if got := frameStreamWith(t, stages.NewCopyFramer(quiet), stream, l); !sameFramed(got, want) {
+		t.Errorf("copy framer: %d commands %v, error %v; slab framer: %d commands, error %v",
+			len(got.commands), got.commands, got.err, len(want.commands), want.err)
+	}
+	return want
+}
+
+func sameFramed(a, b framed) bool {
+	return slices.Equal(a.commands, b.commands) && bytes.Equal(a.bytes, b.bytes) && fmt.Sprint(a.err) == fmt.Sprint(b.err)
+}
+
+// testFramer is either framer, as frameStream and runFramer drive them.
+type testFramer interface {
+	Push(stages.Chunk) (*stages.Batch, error)
+	Pending() int
+	Reset()
+	Run(ctx context.Context, in <-chan stages.Chunk, out chan<- *stages.Batch) error
+}
+
+func frameStreamWith(t *testing.T, f testFramer, stream []byte, l layout) framed {
+	t.Helper()
 	var (
 		tracker slabTracker
 		batches []*stages.Batch
@@ -98,7 +126,9 @@ push:
 			s.Retain()
 			b, err := f.Push(stages.Chunk{Slab: s, Off: w, End: w + n})
 			w += n
-			tracker.add(f.PendingSlab())
+			if sf, ok := f.(*stages.Framer); ok {
+				tracker.add(sf.PendingSlab())
+			}
 			if b != nil { // with an error: the frames before the damage
 				if len(b.Frames) == 0 {
 					t.Errorf("Push returned an empty batch")
@@ -299,7 +329,20 @@ func TestFramerRefusesBadHeaders(t *testing.T) {
 
 // runFramer runs a framer's goroutine over chunks and returns its error and
 // the commands it handed on.
+// Both framers run; the test fails unless they agree.
 func runFramer(t *testing.T, ctx context.Context, opts stages.Options, chunks ...[]byte) ([]string, error) {
+	t.Helper()
+	cmds, err := runFramerWith(t, ctx, stages.NewFramer(opts), chunks...)
+	quiet := opts
+	quiet.Observer = nil
+	ccmds, cerr := runFramerWith(t, ctx, stages.NewCopyFramer(quiet), chunks...)
+	if !slices.Equal(cmds, ccmds) || fmt.Sprint(err) != fmt.Sprint(cerr) {
+		t.Errorf("copy framer: %v, %v; slab framer: %v, %v", ccmds, cerr, cmds, err)
+	}
+	return cmds, err
+}
+
+func runFramerWith(t *testing.T, ctx context.Context, f testFramer, chunks ...[]byte) ([]string, error) {
 	t.Helper()
 	in := make(chan stages.Chunk, len(chunks))
 	var tracker slabTracker
@@ -311,7 +354,7 @@ func runFramer(t *testing.T, ctx context.Context, opts stages.Options, chunks ..
 	}
 	close(in)
 	out := make(chan *stages.Batch, 16)
-	err := stages.NewFramer(opts).Run(ctx, in, out)
+	err := f.Run(ctx, in, out)
 	close(out)
 	var cmds []string
 	for b := range out {

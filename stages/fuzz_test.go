@@ -61,97 +61,110 @@ func fuzzSlab(size int) *Slab {
 // cuts gives the chunk lengths: 1+(b&0x7f) for each byte b, a new slab when
 // b&0x80 is set; the stream's remainder is one last chunk. slabSize%8192 is
 // the least size of a new slab (larger ones only slow the fuzzer down).
+// fuzzFramer is what the fuzz target drives: either framer.
+type fuzzFramer interface {
+	Push(Chunk) (*Batch, error)
+	Pending() int
+	pendingBytes() []byte
+	Reset()
+}
+
 func FuzzFramerChunking(f *testing.F) {
 	f.Add(wire.AppendMessage(nil, fuzzMagic, &wire.Ping{Nonce: 7, HasNonce: true}), []byte{3, 0x85, 40}, uint16(64))
 	f.Fuzz(func(t *testing.T, stream, cuts []byte, slabSize uint16) {
 		wantFrames, wantTail, wantErr := fuzzReference(stream)
 
-		fr := NewFramer(Options{Peer: "fuzz:1", Magic: fuzzMagic, Hint: new(ReadHint)})
-		var (
-			slabs []*Slab // every slab made, to check the references
-			cur   *Slab   // the "reader's" slab and its write offset
-			w     int
-			got   []fuzzFrame
-			err   error
-		)
-		for off, i := 0, 0; off < len(stream) && err == nil; i++ {
-			k, fresh := len(stream)-off, false
-			if i < len(cuts) {
-				k, fresh = min(k, 1+int(cuts[i]&0x7f)), cuts[i]&0x80 != 0
-			}
-			if cur == nil || fresh || len(cur.B)-w < k {
-				if cur != nil {
-					cur.Release()
+		// Both framers must cut exactly the reference's frames.
+		for _, fr := range []fuzzFramer{
+			NewFramer(Options{Peer: "fuzz:1", Magic: fuzzMagic, Hint: new(ReadHint)}),
+			NewCopyFramer(Options{Peer: "fuzz:1", Magic: fuzzMagic}),
+		} {
+			var (
+				slabs []*Slab // every slab made, to check the references
+				cur   *Slab   // the "reader's" slab and its write offset
+				w     int
+				got   []fuzzFrame
+				err   error
+			)
+			for off, i := 0, 0; off < len(stream) && err == nil; i++ {
+				k, fresh := len(stream)-off, false
+				if i < len(cuts) {
+					k, fresh = min(k, 1+int(cuts[i]&0x7f)), cuts[i]&0x80 != 0
 				}
-				cur, w = fuzzSlab(max(k, int(slabSize)%8192)), 0
-				slabs = append(slabs, cur)
-			}
-			copy(cur.B[w:], stream[off:off+k])
-			cur.Retain()
-			var b *Batch
-			b, err = fr.Push(Chunk{Slab: cur, Off: w, End: w + k})
-			w, off = w+k, off+k
-			if b != nil {
-				if len(b.Frames) == 0 {
-					t.Fatalf("Push returned an empty batch")
+				if cur == nil || fresh || len(cur.B)-w < k {
+					if cur != nil {
+						cur.Release()
+					}
+					cur, w = fuzzSlab(max(k, int(slabSize)%8192)), 0
+					slabs = append(slabs, cur)
 				}
-				for _, f := range b.Frames {
-					got = append(got, fuzzFrame{f.Header, bytes.Clone(f.Payload)})
+				copy(cur.B[w:], stream[off:off+k])
+				cur.Retain()
+				var b *Batch
+				b, err = fr.Push(Chunk{Slab: cur, Off: w, End: w + k})
+				w, off = w+k, off+k
+				if b != nil {
+					if len(b.Frames) == 0 {
+						t.Fatalf("Push returned an empty batch")
+					}
+					for _, f := range b.Frames {
+						got = append(got, fuzzFrame{f.Header, bytes.Clone(f.Payload)})
+					}
+					b.Release()
 				}
-				b.Release()
 			}
-		}
-		if cur != nil {
-			cur.Release()
-		}
+			if cur != nil {
+				cur.Release()
+			}
 
-		if len(got) > len(wantFrames) {
-			t.Fatalf("framer cut %d frames, the stream holds %d", len(got), len(wantFrames))
-		}
-		for i := range got {
-			if got[i].hdr != wantFrames[i].hdr {
-				t.Fatalf("frame %d: header %+v, want %+v", i, got[i].hdr, wantFrames[i].hdr)
+			if len(got) > len(wantFrames) {
+				t.Fatalf("framer cut %d frames, the stream holds %d", len(got), len(wantFrames))
 			}
-			if !bytes.Equal(got[i].payload, wantFrames[i].payload) {
-				t.Fatalf("frame %d (%s, %d bytes): payload differs from the stream's", i, got[i].hdr.CommandName(), len(got[i].payload))
+			for i := range got {
+				if got[i].hdr != wantFrames[i].hdr {
+					t.Fatalf("frame %d: header %+v, want %+v", i, got[i].hdr, wantFrames[i].hdr)
+				}
+				if !bytes.Equal(got[i].payload, wantFrames[i].payload) {
+					t.Fatalf("frame %d (%s, %d bytes): payload differs from the stream's", i, got[i].hdr.CommandName(), len(got[i].payload))
+				}
 			}
-		}
-		switch {
-		case wantErr != nil:
-			if err == nil {
-				t.Fatalf("no error; the stream has a bad header (%v)", wantErr)
+			switch {
+			case wantErr != nil:
+				if err == nil {
+					t.Fatalf("no error; the stream has a bad header (%v)", wantErr)
+				}
+				var se *Error
+				if !errors.As(err, &se) || se.Peer != "fuzz:1" || se.Stage != StageFramer {
+					t.Fatalf("error %v is not a *stages.Error naming peer fuzz:1 and stage framer", err)
+				}
+				var de *wire.DecodeError
+				if !errors.As(wantErr, &de) || !errors.Is(err, de.Err) {
+					t.Fatalf("error %v, want one wrapping %v", err, wantErr)
+				}
+				if se.Command != de.Command {
+					t.Fatalf("error names command %q, want %q", se.Command, de.Command)
+				}
+			case err != nil:
+				t.Fatalf("error %v; the stream has no bad header", err)
+			default:
+				if len(got) != len(wantFrames) {
+					t.Fatalf("framer cut %d frames, want %d", len(got), len(wantFrames))
+				}
+				if fr.Pending() != wantTail {
+					t.Fatalf("framer holds %d bytes pending, want %d", fr.Pending(), wantTail)
+				}
+				if wantTail > 0 && !bytes.Equal(fr.pendingBytes(), stream[len(stream)-wantTail:]) {
+					t.Fatalf("pending bytes differ from the stream's tail")
+				}
 			}
-			var se *Error
-			if !errors.As(err, &se) || se.Peer != "fuzz:1" || se.Stage != StageFramer {
-				t.Fatalf("error %v is not a *stages.Error naming peer fuzz:1 and stage framer", err)
+			fr.Reset()
+			if fr.Pending() != 0 {
+				t.Fatalf("Pending() = %d after Reset", fr.Pending())
 			}
-			var de *wire.DecodeError
-			if !errors.As(wantErr, &de) || !errors.Is(err, de.Err) {
-				t.Fatalf("error %v, want one wrapping %v", err, wantErr)
-			}
-			if se.Command != de.Command {
-				t.Fatalf("error names command %q, want %q", se.Command, de.Command)
-			}
-		case err != nil:
-			t.Fatalf("error %v; the stream has no bad header", err)
-		default:
-			if len(got) != len(wantFrames) {
-				t.Fatalf("framer cut %d frames, want %d", len(got), len(wantFrames))
-			}
-			if fr.Pending() != wantTail {
-				t.Fatalf("framer holds %d bytes pending, want %d", fr.Pending(), wantTail)
-			}
-			if wantTail > 0 && !bytes.Equal(fr.pendingBytes(), stream[len(stream)-wantTail:]) {
-				t.Fatalf("pending bytes differ from the stream's tail")
-			}
-		}
-		fr.Reset()
-		if fr.Pending() != 0 {
-			t.Fatalf("Pending() = %d after Reset", fr.Pending())
-		}
-		for i, s := range slabs {
-			if n := s.refs.Load(); n != 0 {
-				t.Fatalf("slab %d of %d has %d references left", i, len(slabs), n)
+			for i, s := range slabs {
+				if n := s.refs.Load(); n != 0 {
+					t.Fatalf("slab %d of %d has %d references left", i, len(slabs), n)
+				}
 			}
 		}
 	})

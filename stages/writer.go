@@ -24,10 +24,21 @@ type Writer struct {
 	W    io.Writer
 	Opts Options
 	buf  []byte
+	// gather is how many bytes of queued messages one write may hold
+	// before the writer stops gathering: maxCoalesce, or 0 to write each
+	// message on its own.
+	gather int
 }
 
-// NewWriter returns a writer to w.
+// NewWriter returns a coalescing writer to w.
 func NewWriter(w io.Writer, opts Options) *Writer {
+	return &Writer{W: w, Opts: opts.Defaults(), gather: maxCoalesce}
+}
+
+// NewDirectWriter returns a writer to w that writes each message as it
+// comes, in a write of its own: no message waits while others are gathered,
+// at the cost of a system call per message.
+func NewDirectWriter(w io.Writer, opts Options) *Writer {
 	return &Writer{W: w, Opts: opts.Defaults()}
 }
 
@@ -50,7 +61,7 @@ func (w *Writer) Run(ctx context.Context, in <-chan wire.Message, _ chan<- struc
 		w.buf = w.encode(w.buf[:0], m)
 		last := m.Command()
 	gather:
-		for len(w.buf) < maxCoalesce {
+		for len(w.buf) < w.gather {
 			select {
 			case mm, ok := <-in:
 				if !ok {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"slices"
@@ -38,24 +39,31 @@ func queued(ms ...wire.Message) chan wire.Message {
 	return c
 }
 
+// TestWriterCoalesces: the coalescing writer gathers what is queued into
+// writes of up to 64 KiB; the direct writer writes each message alone.
+// Both write the same bytes.
 func TestWriterCoalesces(t *testing.T) {
 	big := func(b byte) wire.Message { return &wire.Raw{Cmd: wire.CmdTx, Payload: bytes.Repeat([]byte{b}, 40<<10)} }
+	handshake := []wire.Message{&wire.WTxIDRelay{}, &wire.SendAddrV2{}, &wire.Verack{}, &wire.GetAddr{}, &wire.Ping{Nonce: 1, HasNonce: true}}
+	type newWriter func(w io.Writer, opts stages.Options) *stages.Writer
 	tests := []struct {
 		name       string
+		writer     newWriter
 		msgs       []wire.Message
 		wantWrites int
 	}{
-		{name: "handshake replies", msgs: []wire.Message{&wire.WTxIDRelay{}, &wire.SendAddrV2{}, &wire.Verack{}, &wire.GetAddr{}, &wire.Ping{Nonce: 1, HasNonce: true}},
-			wantWrites: 1},
-		{name: "one message", msgs: []wire.Message{&wire.Verack{}}, wantWrites: 1},
+		{name: "handshake replies", writer: stages.NewWriter, msgs: handshake, wantWrites: 1},
+		{name: "one message", writer: stages.NewWriter, msgs: []wire.Message{&wire.Verack{}}, wantWrites: 1},
 		// 40 KiB + 40 KiB passes 64 KiB: the third goes in a second write.
-		{name: "over 64 KiB", msgs: []wire.Message{big(1), big(2), big(3)}, wantWrites: 2},
+		{name: "over 64 KiB", writer: stages.NewWriter, msgs: []wire.Message{big(1), big(2), big(3)}, wantWrites: 2},
+		{name: "direct handshake replies", writer: stages.NewDirectWriter, msgs: handshake, wantWrites: len(handshake)},
+		{name: "direct large", writer: stages.NewDirectWriter, msgs: []wire.Message{big(1), big(2), big(3)}, wantWrites: 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := new(writeRecorder)
 			obs := new(recorder)
-			if err := stages.NewWriter(w, stages.Options{Magic: magic, Observer: obs}).Run(t.Context(), queued(tt.msgs...), nil); err != nil {
+			if err := tt.writer(w, stages.Options{Magic: magic, Observer: obs}).Run(t.Context(), queued(tt.msgs...), nil); err != nil {
 				t.Fatalf("Run = %v, want nil when in is closed", err)
 			}
 			if got := len(w.writes); got != tt.wantWrites {

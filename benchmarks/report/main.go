@@ -31,6 +31,7 @@ import (
 // Implementation names, as the benchmarks call them.
 const (
 	implFramer      = "framer"
+	implFramerCopy  = "framer-copy"
 	implVerifier    = "verifier"
 	implDecoder     = "decoder"
 	implPipelineSeq = "pipeline-seq"
@@ -41,6 +42,7 @@ const (
 
 // row is one (corpus, impl) benchmark with all its samples.
 type row struct {
+	bench        string // "Decode" or "Write"
 	corpus, impl string
 	samples      map[string][]float64 // unit → values
 }
@@ -100,12 +102,12 @@ func (r *row) allocsPerMsg() float64 {
 // results holds everything parsed, in first-seen order.
 type results struct {
 	rows  []*row
-	index map[[2]string]*row
+	index map[[3]string]*row
 	env   []string // goos, goarch, pkg, cpu lines
 	procs string
 }
 
-var benchLine = regexp.MustCompile(`^BenchmarkDecode/corpus=([^/\s]+)/impl=([^\s]+?)(?:-(\d+))?\s+\d+\s+(.*)$`)
+var benchLine = regexp.MustCompile(`^Benchmark(Decode|Write)/corpus=([^/\s]+)/impl=([^\s]+?)(?:-(\d+))?\s+\d+\s+(.*)$`)
 
 func parse(r io.Reader, res *results) error {
 	sc := bufio.NewScanner(r)
@@ -121,17 +123,17 @@ func parse(r io.Reader, res *results) error {
 		if m == nil {
 			continue
 		}
-		key := [2]string{m[1], m[2]}
+		key := [3]string{m[1], m[2], m[3]}
 		rw := res.index[key]
 		if rw == nil {
-			rw = &row{corpus: m[1], impl: m[2], samples: map[string][]float64{}}
+			rw = &row{bench: m[1], corpus: m[2], impl: m[3], samples: map[string][]float64{}}
 			res.index[key] = rw
 			res.rows = append(res.rows, rw)
 		}
-		if m[3] != "" {
-			res.procs = m[3]
+		if m[4] != "" {
+			res.procs = m[4]
 		}
-		f := strings.Fields(m[4])
+		f := strings.Fields(m[5])
 		for i := 0; i+1 < len(f); i += 2 {
 			v, err := strconv.ParseFloat(f[i], 64)
 			if err != nil {
@@ -143,7 +145,7 @@ func parse(r io.Reader, res *results) error {
 	return sc.Err()
 }
 
-func (res *results) get(corpus, impl string) *row { return res.index[[2]string{corpus, impl}] }
+func (res *results) get(corpus, impl string) *row { return res.index[[3]string{"Decode", corpus, impl}] }
 
 // ratio returns a's msgs/s over b's, or 0 when either is missing.
 func (res *results) ratio(corpus, a, b string) float64 {
@@ -212,6 +214,9 @@ func (res *results) table(w io.Writer, md bool) {
 	head := []string{"corpus", "impl", "MB/s", "msgs/s", "allocs/msg", "CPU/msg", "±", "ours/btcd", "ours/SHA-256d"}
 	var lines [][]string
 	for _, r := range res.rows {
+		if r.bench != "Decode" {
+			continue
+		}
 		lines = append(lines, []string{
 			r.corpus, r.impl,
 			fmtMBs(r.median("MB/s")),
@@ -223,6 +228,33 @@ func (res *results) table(w io.Writer, md bool) {
 			fmtRatio(res.ratio(r.corpus, r.impl, implSHA)),
 		})
 	}
+	writeTable(w, md, head, lines)
+}
+
+// writerTable writes the table of BenchmarkWrite: the writers side by side,
+// with the system calls each makes per message. It writes nothing when
+// there are no such rows.
+func (res *results) writerTable(w io.Writer, md bool) {
+	head := []string{"burst", "writer", "MB/s", "time/msg", "writes/msg", "allocs/msg", "±"}
+	var lines [][]string
+	for _, r := range res.rows {
+		if r.bench != "Write" {
+			continue
+		}
+		n := r.median("msgs/op")
+		lines = append(lines, []string{
+			r.corpus, r.impl,
+			fmtMBs(r.median("MB/s")),
+			fmtDuration(r.median("ns/op") / max(n, 1)),
+			fmt.Sprintf("%.4f", r.median("writes/msg")),
+			fmtAllocs(r.allocsPerMsg()),
+			fmt.Sprintf("%.0f%%", r.spread("ns/op")),
+		})
+	}
+	if len(lines) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
 	writeTable(w, md, head, lines)
 }
 
@@ -264,14 +296,14 @@ func (res *results) targets() []target {
 	// 0 allocations per frame in the framer and the verifier.
 	worst, where, rows := 0.0, "", 0
 	for _, r := range res.rows {
-		if r.impl == implFramer || r.impl == implVerifier {
+		if r.bench == "Decode" && (r.impl == implFramer || r.impl == implFramerCopy || r.impl == implVerifier) {
 			rows++
 			if a := r.median("allocs/op"); a > worst {
 				worst, where = a, r.corpus+"/"+r.impl
 			}
 		}
 	}
-	measured := fmt.Sprintf("0 allocs/op in all %d framer and verifier rows", rows)
+	measured := fmt.Sprintf("0 allocs/op in all %d framer (slab, copy) and verifier rows", rows)
 	if worst > 0 {
 		measured = fmt.Sprintf("up to %s allocs/op (%s)", fmtAllocs(worst), where)
 	}
@@ -298,6 +330,9 @@ func (res *results) targets() []target {
 	cmp("parallel verifier ≥ 1.6 × sequential, 2 cores, large messages", "tx10k", implPipelinePar, implPipelineSeq, 1.6)
 	cmp("pipeline on mix ≥ 0.8 × framer + verifier in one goroutine", "mix", implPipelineSeq, implVerifier, 0.8)
 	cmp("pipeline on mix ≥ 0.8 × framer + verifier in one goroutine", "mix", implPipelinePar, implVerifier, 0.8)
+	// What zero-copy buys: the slab framer against the copying baseline.
+	cmp("zero-copy framer ≥ 1.1 × copying framer on small frames", "ping", implFramer, implFramerCopy, 1.1)
+	cmp("zero-copy framer ≥ 10 × copying framer on blocks", "block", implFramer, implFramerCopy, 10)
 	return out
 }
 
@@ -319,7 +354,7 @@ func (res *results) targetTable(w io.Writer, md bool) {
 func main() {
 	md := flag.Bool("md", false, "write Markdown tables")
 	flag.Parse()
-	res := &results{index: map[[2]string]*row{}}
+	res := &results{index: map[[3]string]*row{}}
 	if flag.NArg() == 0 {
 		if err := parse(os.Stdin, res); err != nil {
 			fail(err)
@@ -344,6 +379,7 @@ func main() {
 		time.Now().UTC().Format("2006-01-02"), strings.Join(res.env, ", "), res.procs, samples)
 	fmt.Println()
 	res.table(os.Stdout, *md)
+	res.writerTable(os.Stdout, *md)
 	fmt.Println()
 	res.targetTable(os.Stdout, *md)
 }

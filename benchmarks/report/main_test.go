@@ -22,7 +22,7 @@ PASS
 
 func parseSample(t *testing.T) *results {
 	t.Helper()
-	res := &results{index: map[[2]string]*row{}}
+	res := &results{index: map[[3]string]*row{}}
 	if err := parse(strings.NewReader(sample), res); err != nil {
 		t.Fatal(err)
 	}

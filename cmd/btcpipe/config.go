@@ -111,11 +111,11 @@ func (c *Config) validate() error {
 	if c.MinProtocol < 0 {
 		return bad("MIN_PROTOCOL", "must not be negative")
 	}
-	if _, err := pipeline.DefaultRegistry.Framer(c.Framer, stagesOptions(c)); err != nil {
-		return bad("FRAMER", "unknown framer %q (have %s)", c.Framer, strings.Join(pipeline.DefaultRegistry.Framers(), ", "))
+	if _, err := pipeline.DefaultStages.Framers.Get(c.Framer); err != nil {
+		return bad("FRAMER", "%v", err)
 	}
-	if _, err := pipeline.DefaultRegistry.Verifier(c.Verifier, stagesOptions(c)); err != nil {
-		return bad("VERIFIER", "unknown verifier %q (have %s)", c.Verifier, strings.Join(pipeline.DefaultRegistry.Verifiers(), ", "))
+	if _, err := pipeline.DefaultStages.Verifiers.Get(c.Verifier); err != nil {
+		return bad("VERIFIER", "%v", err)
 	}
 	return nil
 }
