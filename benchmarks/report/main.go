@@ -145,7 +145,9 @@ func parse(r io.Reader, res *results) error {
 	return sc.Err()
 }
 
-func (res *results) get(corpus, impl string) *row { return res.index[[3]string{"Decode", corpus, impl}] }
+func (res *results) get(corpus, impl string) *row {
+	return res.index[[3]string{"Decode", corpus, impl}]
+}
 
 // ratio returns a's msgs/s over b's, or 0 when either is missing.
 func (res *results) ratio(corpus, a, b string) float64 {
