@@ -194,7 +194,7 @@ func (f *Framer) assemble(c Chunk, b *Batch) (Chunk, *Batch, error) {
 		k := copy(hdr[copy(hdr[:], pending):], in)
 		if len(pending)+k < wire.HeaderSize {
 			// Still no whole header: keep everything in a small slab.
-			a := NewSlab(len(pending) + len(in))
+			a := chargedSlab(len(pending)+len(in), f.Opts.Budget)
 			n := copy(a.B, pending)
 			n += copy(a.B[n:], in)
 			f.Reset()
@@ -212,7 +212,7 @@ func (f *Framer) assemble(c Chunk, b *Batch) (Chunk, *Batch, error) {
 	if s := f.pending.slab; s.refs.Load() == 1 && f.pending.off == 0 && len(s.B) >= size {
 		a = s // ours alone and large enough: complete the frame in place
 	} else {
-		a = NewSlab(size)
+		a = chargedSlab(size, f.Opts.Budget)
 		copy(a.B, pending)
 		f.Reset()
 	}

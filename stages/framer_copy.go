@@ -62,7 +62,7 @@ func (f *CopyFramer) Push(c Chunk) (*Batch, error) {
 	if used > 0 {
 		// The frames alias f.buf: copy them into a slab of the batch's own
 		// and point their payloads there.
-		s := NewSlab(used)
+		s := chargedSlab(used, f.Opts.Budget)
 		copy(s.B, f.buf[:used])
 		off := 0
 		for i := range b.Frames {

@@ -45,9 +45,23 @@ func (r *Reader) Run(ctx context.Context, _ <-chan struct{}, out chan<- Chunk) e
 		if slab == nil || len(slab.B)-w < minRead {
 			if slab != nil {
 				slab.Release()
+				slab = nil
 			}
+			// Room for the next slab: as large as the largest frame seen
+			// needs, within what the budget can ever grant; waiting for it
+			// is how a connection over its budget stops reading.
 			size := max(r.Opts.ReadSize, min(8*r.Opts.Hint.Get(), MaxSlab))
-			slab, w = NewSlab(size), 0
+			size = SlabSize(size)
+			for b := r.Opts.Budget; size > MinSlab && int64(size) > b.Fit(int64(size)); {
+				size /= 2
+			}
+			if err := r.Opts.Budget.Acquire(ctx, int64(size), r.Opts.BudgetWait); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return r.Opts.errorf(StageReader, "", err)
+			}
+			slab, w = NewSlabIn(size, r.Opts.Budget), 0
 		}
 		n, err := r.R.Read(slab.B[w:])
 		if n > 0 {

@@ -23,6 +23,9 @@ const (
 type Slab struct {
 	B    []byte
 	refs atomic.Int32
+	// budget, if set, is given back len(B) bytes when the last reference
+	// goes (see Budget).
+	budget *Budget
 }
 
 // slab size classes: powers of two from MinSlab to MaxSlab.
@@ -35,6 +38,30 @@ func slabClass(size int) int {
 		return 0
 	}
 	return bits.Len(uint((size - 1) / MinSlab))
+}
+
+// SlabSize returns the capacity NewSlab gives a slab of size bytes.
+func SlabSize(size int) int {
+	if c := slabClass(size); c < len(slabPools) {
+		return MinSlab << c
+	}
+	return size
+}
+
+// NewSlabIn returns NewSlab(size) whose room, SlabSize(size) bytes, the
+// caller has taken from budget (Acquire or Charge): releasing the slab's
+// last reference gives it back.
+func NewSlabIn(size int, budget *Budget) *Slab {
+	s := NewSlab(size)
+	s.budget = budget
+	return s
+}
+
+// chargedSlab is a slab the framer needs to complete a frame: its room is
+// charged to budget without waiting (see Budget.Charge).
+func chargedSlab(size int, budget *Budget) *Slab {
+	budget.Charge(int64(SlabSize(size)))
+	return NewSlabIn(size, budget)
 }
 
 // NewSlab returns a slab of capacity at least size (rounded up to a power of
@@ -63,6 +90,10 @@ func (s *Slab) Retain() { s.refs.Add(1) }
 func (s *Slab) Release() {
 	switch n := s.refs.Add(-1); {
 	case n == 0:
+		if s.budget != nil {
+			s.budget.Release(int64(len(s.B)))
+			s.budget = nil
+		}
 		if c := slabClass(len(s.B)); c < len(slabPools) && len(s.B) == MinSlab<<c {
 			slabPools[c].Put(s)
 		}

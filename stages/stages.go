@@ -111,6 +111,11 @@ type Options struct {
 	Workers int
 	// WriteTimeout bounds each write (writers that support deadlines).
 	WriteTimeout time.Duration
+	// Budget bounds the receive buffers the connection holds (nil: no
+	// bound); BudgetWait is the longest the reader waits for room before
+	// the connection ends with ErrBudget (0: as long as ctx lasts).
+	Budget     *Budget
+	BudgetWait time.Duration
 	// FatalDecode reports whether a payload of cmd that does not decode
 	// ends the connection (by default, version and verack do); other
 	// malformed messages are dropped and reported, as Bitcoin Core does.
