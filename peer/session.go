@@ -211,10 +211,7 @@ func (s *Session) pingLoop(ctx context.Context, send stages.Sender) error {
 					return err
 				}
 			}
-		case got := <-s.pongs:
-			if !s.awaits(got) { // cannot happen: Handle filters; kept as a guard
-				continue
-			}
+		case <-s.pongs: // Handle passes on only the pong answering our ping
 			s.await(false, 0)
 			deadline.Stop()
 			rtt := time.Since(sentAt)
