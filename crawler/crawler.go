@@ -16,6 +16,8 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/btcpipe/btcpipe/internal/hostport"
+	"github.com/btcpipe/btcpipe/internal/version"
 	"github.com/btcpipe/btcpipe/peer"
 	"github.com/btcpipe/btcpipe/pipeline"
 	"github.com/btcpipe/btcpipe/stages"
@@ -187,7 +189,7 @@ func New(cfg Config) (*Crawler, error) {
 		return nil, err
 	}
 	for _, s := range cfg.Seeds {
-		if _, _, err := peer.SplitHostPort(s, cfg.Session.Network.DefaultPort); err != nil {
+		if _, _, err := hostport.Split(s, cfg.Session.Network.DefaultPort); err != nil {
 			return nil, fmt.Errorf("crawler: seed: %w", err)
 		}
 	}
@@ -199,7 +201,7 @@ func New(cfg Config) (*Crawler, error) {
 	sess.PingInterval = 24 * time.Hour
 	sess.PingTimeout = 24 * time.Hour
 	if sess.UserAgent == "" {
-		sess.UserAgent = "/btcpipe:" + peer.Version + "/"
+		sess.UserAgent = version.UserAgent()
 	}
 	log := cfg.Log
 	if log == nil {
@@ -390,7 +392,7 @@ func (c *Crawler) seed(ctx context.Context) error {
 	}
 	var errs []error
 	for _, s := range seeds {
-		host, p, err := peer.SplitHostPort(s, port)
+		host, p, err := hostport.Split(s, port)
 		if err != nil {
 			return fmt.Errorf("crawler: seed: %w", err)
 		}

@@ -8,13 +8,12 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/btcpipe/btcpipe/internal/hostport"
 	"github.com/btcpipe/btcpipe/pipeline"
 	"github.com/btcpipe/btcpipe/stages"
 	"github.com/btcpipe/btcpipe/wire"
@@ -219,7 +218,7 @@ func (n *Node) resolvePeer(ctx context.Context) (netip.AddrPort, error) {
 		}
 		host = nw.DNSSeeds[rand.N(len(nw.DNSSeeds))]
 	} else {
-		h, p, err := SplitHostPort(host, nw.DefaultPort)
+		h, p, err := hostport.Split(host, nw.DefaultPort)
 		if err != nil {
 			return netip.AddrPort{}, err
 		}
@@ -242,39 +241,4 @@ func (n *Node) resolvePeer(ctx context.Context) (netip.AddrPort, error) {
 		return netip.AddrPort{}, fmt.Errorf("resolve %s: no addresses", host)
 	}
 	return netip.AddrPortFrom(ips[rand.N(len(ips))].Unmap(), port), nil
-}
-
-// SplitHostPort splits "host:port", "[v6]:port", "host" or a bare IPv6
-// address, using def when there is no port.
-func SplitHostPort(s string, def uint16) (string, uint16, error) {
-	if ip, err := netip.ParseAddr(s); err == nil { // a bare address, IPv6 included
-		return ip.String(), def, nil
-	}
-	host, portStr, err := net.SplitHostPort(s)
-	if err != nil {
-		var ae *net.AddrError
-		if errors.As(err, &ae) && ae.Err == "missing port in address" {
-			if s == "" {
-				return "", 0, fmt.Errorf("bad peer address %q: empty host", s)
-			}
-			if h, ok := strings.CutPrefix(s, "["); ok { // "[v6]" without a port
-				if h, ok = strings.CutSuffix(h, "]"); ok {
-					if ip, err := netip.ParseAddr(h); err == nil {
-						return ip.String(), def, nil
-					}
-				}
-				return "", 0, fmt.Errorf("bad peer address %q", s)
-			}
-			return s, def, nil
-		}
-		return "", 0, fmt.Errorf("bad peer address %q: %w", s, err)
-	}
-	p, err := strconv.ParseUint(portStr, 10, 16)
-	if err != nil || p == 0 {
-		return "", 0, fmt.Errorf("bad peer address %q: port must be 1-65535", s)
-	}
-	if host == "" {
-		return "", 0, fmt.Errorf("bad peer address %q: empty host", s)
-	}
-	return host, uint16(p), nil
 }
