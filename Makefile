@@ -43,12 +43,12 @@ demo: build btcd ## Run btcpipe against a local regtest btcd for DEMO_DURATION (
 demo-debug: build btcd ## Same as demo with BTCPIPE_LOG_LEVEL=debug
 	BTCPIPE_LOG_LEVEL=debug $(GO) run ./internal/demo -btcd bin/btcd -btcpipe bin/btcpipe
 
-test: btcd ## Run all tests with the race detector
+test: btcd ## Run all tests with the race detector, in shuffled order
 	$(if $(RACE),,@echo "note: cgo is off (no C compiler?), so the tests run without -race")
-	$(GO) test $(RACE) -count=1 -timeout=$(TEST_TIMEOUT) ./...
+	$(GO) test $(RACE) -shuffle=on -count=1 -timeout=$(TEST_TIMEOUT) ./...
 	@# Allocation counts are meaningless under -race, where those tests skip:
 	@# run them again without it, so the zero-allocation claims are checked.
-	$(if $(RACE),$(GO) test -count=1 -run 'Alloc|Allocate|CostNothing' ./wire/ ./metrics/ ./stages/)
+	$(if $(RACE),$(GO) test -shuffle=on -count=1 -run 'Alloc|Allocate|CostNothing' ./wire/ ./metrics/ ./stages/)
 
 # make bench: BENCH_COUNT samples of BENCH_TIME per benchmark (77 of them):
 # about 5 minutes on 2 cores. The raw output stays in out/bench.txt for

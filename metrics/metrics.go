@@ -45,9 +45,8 @@ type Metrics struct {
 	// collectors. Register more collectors here, not in the global one.
 	Registry *prometheus.Registry
 
-	// cmdIndex maps a command to its index in the counter arrays;
-	// commands not in it are counted at index other.
-	cmdIndex       map[string]int
+	// Counter arrays are indexed by wire.CommandIndex; commands not in
+	// the table are counted at index other.
 	other          int
 	frames         [2][]prometheus.Counter // [in, out][command]
 	bytes          [2][]prometheus.Counter
@@ -78,7 +77,6 @@ func New() *Metrics {
 	reg := prometheus.NewRegistry()
 	m := &Metrics{
 		Registry:  reg,
-		cmdIndex:  make(map[string]int, len(wire.KnownCommands)),
 		pipelines: map[*pipeline.Pipeline]int{},
 		funcs:     map[string]func() float64{},
 	}
@@ -109,9 +107,6 @@ func New() *Metrics {
 	m.decodeFailures = make([]prometheus.Counter, len(commands))
 	for i, c := range commands {
 		m.decodeFailures[i] = decode.WithLabelValues(c)
-		if i != m.other {
-			m.cmdIndex[c] = i
-		}
 	}
 
 	counter := func(name, help string) prometheus.Counter {
@@ -178,14 +173,14 @@ func (m *Metrics) command(c []byte) int {
 	if n := bytes.IndexByte(c, 0); n >= 0 {
 		c = c[:n]
 	}
-	if i, ok := m.cmdIndex[string(c)]; ok { // no allocation for a map index by string(bytes)
+	if i, ok := wire.CommandIndex(string(c)); ok { // string(c) does not escape: no allocation
 		return i
 	}
 	return m.other
 }
 
 func (m *Metrics) commandString(c string) int {
-	if i, ok := m.cmdIndex[c]; ok {
+	if i, ok := wire.CommandIndex(c); ok {
 		return i
 	}
 	return m.other

@@ -107,15 +107,6 @@ func (m *Metrics) ObserveHandshake(info peer.Info) {
 // ObservePong records a ping round trip.
 func (m *Metrics) ObservePong(rtt time.Duration) { m.pingRTT.Observe(rtt.Seconds()) }
 
-// AddPeersReceived counts n addresses received.
-func (m *Metrics) AddPeersReceived(n int) { m.peersReceived.Add(float64(n)) }
-
-// SetReady makes btcpipe_ready report ready (for owners other than a
-// peer.Node, which InstrumentNode wires itself).
-func (m *Metrics) SetReady(ready func() bool) {
-	m.setFunc("ready", func() float64 { return bool01(ready()) })
-}
-
 func bool01(b bool) float64 {
 	if b {
 		return 1

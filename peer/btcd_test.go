@@ -17,6 +17,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/btcpipe/btcpipe/internal/btcdtest"
+	"github.com/btcpipe/btcpipe/internal/version"
 	"github.com/btcpipe/btcpipe/peer"
 	"github.com/btcpipe/btcpipe/stages"
 	"github.com/btcpipe/btcpipe/wire"
@@ -181,7 +182,7 @@ func checkBtcdLog(t *testing.T, b *btcdtest.Node) {
 	t.Helper()
 	// btcd logs the new peer once it has processed our verack, which may be
 	// a moment after our side saw the handshake complete.
-	wantUA := "/btcpipe:" + peer.Version + "/"
+	wantUA := version.UserAgent()
 	log := b.Log()
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); log = b.Log() {
 		if strings.Contains(log, "New valid peer") && strings.Contains(log, wantUA) {

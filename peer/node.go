@@ -8,13 +8,12 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/btcpipe/btcpipe/internal/hostport"
 	"github.com/btcpipe/btcpipe/pipeline"
 	"github.com/btcpipe/btcpipe/stages"
 	"github.com/btcpipe/btcpipe/wire"
@@ -90,21 +89,26 @@ func NewNode(cfg NodeConfig, log *logrus.Entry) *Node {
 // Ready reports whether a handshake has completed on the current connection.
 func (n *Node) Ready() bool { return n.ready.Load() }
 
-// Run connects and reconnects until ctx ends; it then returns nil.
+// Run connects and reconnects until ctx ends; it then returns nil. It
+// returns the error, without retrying, when a connection failed in a way
+// that no retry can mend (see Permanent).
 func (n *Node) Run(ctx context.Context) error {
 	for attempt := 1; ; attempt++ {
-		handshook, err := n.connectOnce(ctx, attempt)
+		out := n.connectOnce(ctx, attempt)
 		n.ready.Store(false)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if handshook {
+		err := out.Err
+		if Permanent(err) {
+			return err
+		}
+		if out.Handshook {
 			attempt = 1 // a connection that worked resets the backoff
 		}
 		wait := Backoff(attempt, n.cfg.BackoffMin, n.cfg.BackoffMax)
 		what := "connection lost"
-		var se *stages.Error
-		if !errors.As(err, &se) { // no pipeline ran: resolving or dialling failed
+		if !out.Connected { // no pipeline ran: resolving or dialling failed
 			what = "cannot connect"
 		}
 		n.log.WithError(err).WithField("attempt", attempt).Warnf("%s; reconnecting in %s", what, wait.Round(time.Millisecond))
@@ -134,29 +138,23 @@ func Backoff(attempt int, min, max time.Duration) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// connectOnce resolves, dials and runs one connection. It reports whether
-// the handshake completed.
-func (n *Node) connectOnce(ctx context.Context, attempt int) (bool, error) {
+// connectOnce resolves, dials and runs one connection through Dialer.
+func (n *Node) connectOnce(ctx context.Context, attempt int) Outcome {
 	addr, err := n.resolvePeer(ctx)
 	if err != nil {
-		return false, err
+		return Outcome{Err: err}
 	}
 	log := n.log.WithField("peer", addr.String())
 	log.WithField("attempt", attempt).Infof("connecting to %s (%s)", addr, n.cfg.Session.Network.Name)
-	begin := time.Now()
-	conn, err := n.dial(ctx, addr)
-	if err != nil {
-		return false, fmt.Errorf("peer %s: connect: %w", addr, err)
+	d := n.dialer()
+	hooks := ConnectHooks{Hooks: n.Hooks.Hooks, Started: n.Hooks.Pipeline}
+	hooks.Connected = func(latency time.Duration) {
+		log.WithField("connect", latency.Round(time.Microsecond).String()).Info("connected")
+		if n.Hooks.Connected != nil {
+			n.Hooks.Connected(addr)
+		}
 	}
-	connectLatency := time.Since(begin)
-	log.WithField("connect", connectLatency.Round(time.Microsecond).String()).Info("connected")
-	if n.Hooks.Connected != nil {
-		n.Hooks.Connected(addr)
-	}
-	var handshook atomic.Bool
-	hooks := n.Hooks.Hooks
 	hooks.Handshake = func(info Info) {
-		handshook.Store(true)
 		n.ready.Store(true)
 		if n.Hooks.Handshake != nil {
 			n.Hooks.Handshake(info)
@@ -170,39 +168,26 @@ func (n *Node) connectOnce(ctx context.Context, attempt int) (bool, error) {
 			n.Hooks.Addrs(list)
 		}
 	}
-	sess := NewSession(n.cfg.Session, addr, log, hooks, &n.nonces)
-	sess.SetConnectLatency(connectLatency)
+	out := d.Connect(ctx, addr, log, hooks)
+	if out.Connected && n.Hooks.Disconnected != nil {
+		n.Hooks.Disconnected(addr, out.Err)
+	}
+	return out
+}
 
-	pcfg := n.cfg.Pipeline
-	pcfg.Options.Peer = addr.String()
-	pcfg.Options.Magic = n.cfg.Session.Network.Magic
-	obs := pipeline.Observers{n.Counters, pipeline.NewLogObserver(log)}
+// dialer is the Dialer of every connection the node opens.
+func (n *Node) dialer() *Dialer {
+	obs := pipeline.Observers{n.Counters}
 	if n.Observer != nil {
 		obs = append(obs, n.Observer)
 	}
+	if extra := n.cfg.Pipeline.Options.Observer; extra != nil {
+		obs = append(obs, extra)
+	}
+	pcfg := n.cfg.Pipeline
 	pcfg.Options.Observer = obs
 	pcfg.Record = n.cfg.Record
-	p, err := pipeline.New(conn, conn, conn, sess, pcfg)
-	if err != nil {
-		conn.Close()
-		return false, err
-	}
-	if n.Hooks.Pipeline != nil {
-		n.Hooks.Pipeline(p)
-	}
-	err = p.Run(ctx)
-	if n.Hooks.Disconnected != nil {
-		n.Hooks.Disconnected(addr, err)
-	}
-	return handshook.Load(), err
-}
-
-func (n *Node) dial(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
-	if n.cfg.Dial != nil {
-		return n.cfg.Dial(ctx, addr)
-	}
-	d := net.Dialer{Timeout: n.cfg.DialTimeout}
-	return d.DialContext(ctx, "tcp", addr.String())
+	return &Dialer{Session: n.cfg.Session, Pipeline: pcfg, Dial: n.cfg.Dial, Timeout: n.cfg.DialTimeout, Nonces: &n.nonces}
 }
 
 // resolvePeer turns the configured peer (or the network's seeds) into one
@@ -219,7 +204,7 @@ func (n *Node) resolvePeer(ctx context.Context) (netip.AddrPort, error) {
 		}
 		host = nw.DNSSeeds[rand.N(len(nw.DNSSeeds))]
 	} else {
-		h, p, err := SplitHostPort(host, nw.DefaultPort)
+		h, p, err := hostport.Split(host, nw.DefaultPort)
 		if err != nil {
 			return netip.AddrPort{}, err
 		}
@@ -244,37 +229,10 @@ func (n *Node) resolvePeer(ctx context.Context) (netip.AddrPort, error) {
 	return netip.AddrPortFrom(ips[rand.N(len(ips))].Unmap(), port), nil
 }
 
-// SplitHostPort splits "host:port", "[v6]:port", "host" or a bare IPv6
-// address, using def when there is no port.
-func SplitHostPort(s string, def uint16) (string, uint16, error) {
-	if ip, err := netip.ParseAddr(s); err == nil { // a bare address, IPv6 included
-		return ip.String(), def, nil
-	}
-	host, portStr, err := net.SplitHostPort(s)
-	if err != nil {
-		var ae *net.AddrError
-		if errors.As(err, &ae) && ae.Err == "missing port in address" {
-			if s == "" {
-				return "", 0, fmt.Errorf("bad peer address %q: empty host", s)
-			}
-			if h, ok := strings.CutPrefix(s, "["); ok { // "[v6]" without a port
-				if h, ok = strings.CutSuffix(h, "]"); ok {
-					if ip, err := netip.ParseAddr(h); err == nil {
-						return ip.String(), def, nil
-					}
-				}
-				return "", 0, fmt.Errorf("bad peer address %q", s)
-			}
-			return s, def, nil
-		}
-		return "", 0, fmt.Errorf("bad peer address %q: %w", s, err)
-	}
-	p, err := strconv.ParseUint(portStr, 10, 16)
-	if err != nil || p == 0 {
-		return "", 0, fmt.Errorf("bad peer address %q: port must be 1-65535", s)
-	}
-	if host == "" {
-		return "", 0, fmt.Errorf("bad peer address %q: empty host", s)
-	}
-	return host, uint16(p), nil
+// Permanent reports whether err, from a connection, means that connecting
+// again cannot succeed: the peer's protocol is older than we accept, we
+// connected to ourselves, or the pipeline cannot be built. A refused,
+// timed-out or dropped connection is not permanent.
+func Permanent(err error) bool {
+	return errors.Is(err, ErrVersionTooOld) || errors.Is(err, ErrSelfConnection) || errors.Is(err, ErrPipeline)
 }

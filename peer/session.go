@@ -11,6 +11,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/btcpipe/btcpipe/internal/version"
 	"github.com/btcpipe/btcpipe/stages"
 	"github.com/btcpipe/btcpipe/wire"
 )
@@ -47,7 +48,7 @@ type Config struct {
 func DefaultConfig(n *wire.Network) Config {
 	return Config{
 		Network:          n,
-		UserAgent:        "/btcpipe:" + Version + "/",
+		UserAgent:        version.UserAgent(),
 		SendAddrV2:       true,
 		MinProtocol:      70001,
 		GetAddr:          true,
@@ -56,9 +57,6 @@ func DefaultConfig(n *wire.Network) Config {
 		PingTimeout:      20 * time.Minute,
 	}
 }
-
-// Version is btcpipe's version, as it appears in the user agent.
-var Version = "0.1.0"
 
 // Info is what we learned about a peer in the handshake.
 type Info struct {
@@ -211,10 +209,7 @@ func (s *Session) pingLoop(ctx context.Context, send stages.Sender) error {
 					return err
 				}
 			}
-		case got := <-s.pongs:
-			if !s.awaits(got) { // cannot happen: Handle filters; kept as a guard
-				continue
-			}
+		case <-s.pongs: // Handle passes on only the pong answering our ping
 			s.await(false, 0)
 			deadline.Stop()
 			rtt := time.Since(sentAt)

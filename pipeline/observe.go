@@ -26,7 +26,7 @@ func (c *Counters) ChecksumFailed(*wire.Frame)      { c.ChecksumFailures.Add(1) 
 func (c *Counters) DecodeFailed(*wire.Frame, error) { c.DecodeFailures.Add(1) }
 func (c *Counters) FrameOut(string, []byte)         { c.FramesOut.Add(1) }
 func (c *Counters) Decoded(m wire.Message) {
-	if raw, ok := m.(*wire.Raw); ok && !known(raw.Cmd) {
+	if raw, ok := m.(*wire.Raw); ok && !wire.Known(raw.Cmd) {
 		c.Unknown.Add(1)
 	}
 }
@@ -69,7 +69,7 @@ func (o *LogObserver) ChecksumFailed(f *wire.Frame) {
 
 // Decoded notes, at debug level, commands the wire package does not know.
 func (o *LogObserver) Decoded(m wire.Message) {
-	if raw, ok := m.(*wire.Raw); ok && !known(raw.Cmd) {
+	if raw, ok := m.(*wire.Raw); ok && !wire.Known(raw.Cmd) {
 		o.Log.WithField("command", raw.Cmd).Debugf("ignored unknown command %q", raw.Cmd)
 	}
 }
@@ -91,16 +91,6 @@ func (o *LogObserver) FrameOut(cmd string, frame []byte) {
 			Debugf("sending %s (%d bytes)\n%s", cmd, len(frame), hex.Dump(frame))
 	}
 }
-
-var knownSet = func() map[string]bool {
-	m := map[string]bool{}
-	for _, c := range wire.KnownCommands {
-		m[c] = true
-	}
-	return m
-}()
-
-func known(cmd string) bool { return knownSet[cmd] }
 
 // rateLimit allows a burst of 10 events, then one a second.
 type rateLimit struct {

@@ -1,8 +1,9 @@
 // Package pipeline assembles the stages of one connection — reader, framer,
 // verifier, dispatcher and writer — joined by bounded channels and run under
-// an errgroup: when one stage fails or ctx ends, the others stop, the
+// an errgroup: when one stage fails or ctx ends, the stages upstream of it
+// stop at once, those downstream finish what they were handed, the
 // connection is closed (which unblocks the reader) and Run returns once
-// every goroutine has.
+// every goroutine has, with the error nearest the source.
 //
 //	conn ──reader──▶ chunks ──framer──▶ batches ──verifier──▶ batches ──dispatcher──▶ outbound ──writer──▶ conn
 //	                                                                       │  ▲
@@ -169,22 +170,15 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	p.mu.Unlock()
 
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		return chain(gctx, p.close,
-			func(ctx context.Context) error { return run(ctx, p.reader, nil, chunks) },
-			func(ctx context.Context) error { return run(ctx, p.framer, chunks, framed) },
-			func(ctx context.Context) error { return run(ctx, p.verifier, framed, verified) },
-			func(ctx context.Context) error { return p.session(ctx, verified, outbound) },
-		)
-	})
-	g.Go(func() error { return run(gctx, p.writer, outbound, nil) })
-	err := g.Wait()
+	err := chain(ctx, p.close,
+		func(ctx context.Context) error { return run(ctx, p.reader, nil, chunks) },
+		func(ctx context.Context) error { return run(ctx, p.framer, chunks, framed) },
+		func(ctx context.Context) error { return run(ctx, p.verifier, framed, verified) },
+		func(ctx context.Context) error { return p.session(ctx, verified, outbound) },
+		func(ctx context.Context) error { return run(ctx, p.writer, outbound, nil) },
+	)
 	p.close() // returns only once the connection is closed
 	drain(chunks, framed, verified)
-	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
-		return ctx.Err()
-	}
 	return err
 }
 
@@ -197,14 +191,17 @@ func run[In, Out any](ctx context.Context, s Stage[In, Out], in <-chan In, out c
 	return s.Run(ctx, in, out)
 }
 
-// chain runs the inbound stages, in stream order, each with a context of
-// its own nested in the next one's: when a stage fails, its context and
-// those of the stages upstream of it end (they stop, and stopSource closes
-// the connection so that a Read returns), while the stages downstream go on
-// until their input closes, handling everything they were handed. When
-// every stage has returned, chain returns the real error nearest the source
-// — a peer that reset the connection in the middle of a frame is reported
-// as the reset, not as the frame it cut short — or ctx.Err().
+// chain runs the stages, in stream order, under an errgroup, each with a
+// context of its own nested in the next one's. When a stage fails, its
+// context and those of the stages upstream of it end: they stop, and
+// stopSource closes the connection so that a blocked Read or Write returns.
+// The stages downstream go on until their input closes, handling everything
+// they were handed, so one failing stage ends them all without losing what
+// was received intact. When every stage has returned, chain returns the
+// real error nearest the source — a peer that reset the connection in the
+// middle of a frame is reported as the reset, not as the frame it cut
+// short; a peer refused by the session is reported as the refusal, not as
+// the writer's failure on the connection closed after it — or ctx.Err().
 func chain(ctx context.Context, stopSource func(), links ...func(context.Context) error) error {
 	ctxs := make([]context.Context, len(links))
 	cancels := make([]context.CancelFunc, len(links))
@@ -217,15 +214,16 @@ func chain(ctx context.Context, stopSource func(), links ...func(context.Context
 	stop := context.AfterFunc(ctxs[0], stopSource)
 	defer stop()
 	errs := make([]error, len(links))
-	var wg sync.WaitGroup
+	var g errgroup.Group // no shared context: each stage has its own
 	for i, link := range links {
-		wg.Go(func() {
+		g.Go(func() error {
 			if errs[i] = link(ctxs[i]); errs[i] != nil {
 				cancels[i]()
 			}
+			return nil
 		})
 	}
-	wg.Wait()
+	g.Wait()
 	for _, err := range errs {
 		if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 			return err

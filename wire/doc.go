@@ -29,6 +29,23 @@
 // costs nothing. CompactSize integers must be canonical (ErrNonCanonicalVarInt)
 // and bytes after a complete body are an error (ErrTrailingBytes).
 //
+// # The table of commands
+//
+// One table (commands.go) lists every command the package knows, with the
+// largest valid payload of each and the constructor of its message (none
+// for the commands carried as Raw). New, Decoder, Header.CommandName,
+// KnownCommands, Known, CommandIndex and MaxPayloadFor all read it, and so
+// do the metrics labels and the pipeline's observers: adding a message is
+// one entry in the table plus the file of its codec.
+//
+// # Encoding
+//
+// AppendPayload and AppendMessage never fail and check nothing (tests use
+// them to send what a peer must refuse). EncodeMessage and Check refuse what
+// the wire would reject: a command that is empty, over 12 bytes or not
+// printable, a list or a string over its limit, a payload over
+// MaxPayloadFor; the error is an *EncodeError wrapping a sentinel.
+//
 // # Errors
 //
 // Errors wrap sentinels (ErrBadMagic, ErrPayloadTooLarge, ErrChecksum,

@@ -1,6 +1,7 @@
 package wire
 
-// Commands of the messages this package decodes.
+// Commands of the messages this package decodes. Each has an entry in the
+// table of commands (commands.go).
 const (
 	CmdVersion     = "version"
 	CmdVerack      = "verack"
@@ -31,73 +32,16 @@ const (
 	CmdBlockTxn    = "blocktxn"
 )
 
-// KnownCommands lists every command constant above.
-var KnownCommands = []string{
-	CmdVersion, CmdVerack, CmdPing, CmdPong, CmdGetAddr, CmdAddr, CmdAddrV2,
-	CmdSendAddrV2, CmdWTxIDRelay, CmdSendHeaders, CmdSendCmpct, CmdFeeFilter,
-	CmdInv, CmdGetData, CmdNotFound, CmdReject, CmdTx, CmdBlock, CmdHeaders,
-	CmdGetHeaders, CmdGetBlocks, CmdMempool, CmdCmpctBlock, CmdGetBlockTxn, CmdBlockTxn,
-}
-
-// commandString returns the NUL-trimmed command in b, as a constant (no
-// allocation) when it is one of KnownCommands.
+// commandString returns the NUL-trimmed command in b, as the table's
+// constant (no allocation) when it is a known command.
 func commandString(b []byte) string {
 	n := 0
 	for n < len(b) && b[n] != 0 {
 		n++
 	}
 	b = b[:n]
-	switch string(b) { // the compiler does not allocate for a switch on string(b)
-	case CmdVersion:
-		return CmdVersion
-	case CmdVerack:
-		return CmdVerack
-	case CmdPing:
-		return CmdPing
-	case CmdPong:
-		return CmdPong
-	case CmdGetAddr:
-		return CmdGetAddr
-	case CmdAddr:
-		return CmdAddr
-	case CmdAddrV2:
-		return CmdAddrV2
-	case CmdSendAddrV2:
-		return CmdSendAddrV2
-	case CmdWTxIDRelay:
-		return CmdWTxIDRelay
-	case CmdSendHeaders:
-		return CmdSendHeaders
-	case CmdSendCmpct:
-		return CmdSendCmpct
-	case CmdFeeFilter:
-		return CmdFeeFilter
-	case CmdInv:
-		return CmdInv
-	case CmdGetData:
-		return CmdGetData
-	case CmdNotFound:
-		return CmdNotFound
-	case CmdReject:
-		return CmdReject
-	case CmdTx:
-		return CmdTx
-	case CmdBlock:
-		return CmdBlock
-	case CmdHeaders:
-		return CmdHeaders
-	case CmdGetHeaders:
-		return CmdGetHeaders
-	case CmdGetBlocks:
-		return CmdGetBlocks
-	case CmdMempool:
-		return CmdMempool
-	case CmdCmpctBlock:
-		return CmdCmpctBlock
-	case CmdGetBlockTxn:
-		return CmdGetBlockTxn
-	case CmdBlockTxn:
-		return CmdBlockTxn
+	if i, ok := lookup(string(b)); ok { // string(b) does not escape: no allocation
+		return commands[i].Name
 	}
 	return string(b)
 }
@@ -112,9 +56,9 @@ func commandString(b []byte) string {
 // not alias the payload (Raw does).
 //
 // AppendPayload appends the encoded body to dst and returns the extended
-// slice; it never fails, and the caller is responsible for keeping values
-// within the limits (encoding an Addr of 1,001 entries produces a payload
-// that decoders refuse).
+// slice; it never fails and does not check limits (encoding an Addr of
+// 1,001 entries produces a payload that decoders refuse). Check and
+// EncodeMessage refuse what the wire would reject.
 type Message interface {
 	Command() string
 	AppendPayload(dst []byte) []byte

@@ -11,7 +11,8 @@ import (
 	"github.com/kelseyhightower/envconfig"
 	"github.com/sirupsen/logrus"
 
-	"github.com/btcpipe/btcpipe/peer"
+	"github.com/btcpipe/btcpipe/internal/hostport"
+	"github.com/btcpipe/btcpipe/internal/version"
 	"github.com/btcpipe/btcpipe/pipeline"
 	"github.com/btcpipe/btcpipe/wire"
 )
@@ -73,7 +74,7 @@ func (c *Config) validate() error {
 		return bad("LOG_FORMAT", "want text or json, not %q", c.LogFormat)
 	}
 	if c.Peer != "" {
-		if _, _, err := peer.SplitHostPort(c.Peer, 1); err != nil {
+		if _, _, err := hostport.Split(c.Peer, 1); err != nil {
 			return bad("PEER", "%v", err)
 		}
 	}
@@ -123,7 +124,7 @@ func (c *Config) validate() error {
 // printUsage writes every variable with its default and meaning.
 func printUsage(w io.Writer) {
 	var c Config
-	fmt.Fprintf(w, "btcpipe %s: a Bitcoin P2P node built as a pipeline of goroutine stages.\n\n", peer.Version)
+	fmt.Fprintf(w, "btcpipe %s: a Bitcoin P2P node built as a pipeline of goroutine stages.\n\n", version.Version)
 	fmt.Fprintln(w, "Usage:")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, cmd := range commands {

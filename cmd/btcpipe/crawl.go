@@ -12,7 +12,8 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/btcpipe/btcpipe/crawler"
-	"github.com/btcpipe/btcpipe/peer"
+	"github.com/btcpipe/btcpipe/internal/hostport"
+	"github.com/btcpipe/btcpipe/internal/version"
 	"github.com/btcpipe/btcpipe/pipeline"
 	"github.com/btcpipe/btcpipe/wire"
 )
@@ -53,7 +54,7 @@ func (c *crawlConfig) validate() error {
 		return fmt.Errorf("%s_%s: %s", envPrefix, key, fmt.Sprintf(format, args...))
 	}
 	for _, s := range c.Seeds {
-		if _, _, err := peer.SplitHostPort(s, 1); err != nil {
+		if _, _, err := hostport.Split(s, 1); err != nil {
 			return bad("SEEDS", "%v", err)
 		}
 	}
@@ -166,7 +167,7 @@ func crawl(ctx context.Context, e *env, cc *crawlConfig, dial func(context.Conte
 	log.WithFields(logrus.Fields{
 		"network": network.Name, "seeds": seeds, "allow": c.Allowlist().String(),
 		"concurrency": cc.Concurrency, "dial_rate": cc.DialRate, "quiet": cc.Quiet.String(),
-	}).Infof("btcpipe %s crawling %s", peer.Version, network.Name)
+	}).Infof("btcpipe %s crawling %s", version.Version, network.Name)
 	extras.watch(c)
 	_, err = c.Run(ctx)
 	reportErr := extras.finish(log)

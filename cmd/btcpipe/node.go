@@ -8,6 +8,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/btcpipe/btcpipe/internal/version"
 	"github.com/btcpipe/btcpipe/peer"
 	"github.com/btcpipe/btcpipe/pipeline"
 	"github.com/btcpipe/btcpipe/stages"
@@ -91,7 +92,7 @@ func runNode(ctx context.Context, e *env, args []string) int {
 	}
 	log.WithFields(logrus.Fields{
 		"network": cfg.Network, "verifier": cfg.Verifier, "queue_depth": cfg.QueueDepth,
-	}).Infof("btcpipe %s starting", peer.Version)
+	}).Infof("btcpipe %s starting", version.Version)
 	node := peer.NewNode(nc, log)
 	waitMetrics, err := startNodeMetrics(ctx, e, node)
 	if err != nil {
