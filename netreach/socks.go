@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"time"
 )
@@ -230,8 +231,17 @@ func handshakeCtx(ctx context.Context, conn net.Conn, op func() error) error {
 	if !stop() { // ctx ended: the error, whatever it says, is ctx's
 		return ctx.Err()
 	}
+	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+		if dl, ok := ctx.Deadline(); ok && errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(dl) {
+			return context.DeadlineExceeded // the conn's deadline (ctx's) came first
+		}
+		return err
+	}
 	conn.SetDeadline(time.Time{})
-	return err
+	return nil
 }
 
 func socksHandshake(conn net.Conn, creds Credentials, addr []byte) error {
@@ -287,16 +297,19 @@ func socksHandshake(conn net.Conn, creds Credentials, addr []byte) error {
 	}
 	// Reply: VER REP RSV ATYP BND.ADDR BND.PORT.
 	var h [4]byte
-	if _, err := io.ReadFull(conn, h[:]); err != nil {
+	if _, err := io.ReadFull(conn, h[:2]); err != nil {
 		return fmt.Errorf("%w: reading reply: %w", ErrSOCKSProtocol, err)
 	}
 	if h[0] != socksVersion {
 		return fmt.Errorf("%w: version %d in the reply", ErrSOCKSProtocol, h[0])
 	}
 	if h[1] != 0 {
-		// Tor sends a full reply; some proxies close at once. The code
-		// is all we need.
+		// Tor sends a full reply; some proxies close after the code,
+		// which is all we need.
 		return replyError{h[1]}
+	}
+	if _, err := io.ReadFull(conn, h[2:]); err != nil {
+		return fmt.Errorf("%w: reading reply: %w", ErrSOCKSProtocol, err)
 	}
 	var n int
 	switch h[3] {
