@@ -98,6 +98,9 @@ func (r *dialRecorder) proxyDial(ctx context.Context, network, addr string) (net
 	r.mu.Lock()
 	r.proxied = append(r.proxied, addr)
 	r.mu.Unlock()
+	if ap, err := netip.ParseAddrPort(addr); err != nil || !ap.Addr().Unmap().IsLoopback() {
+		return nil, errNotLoopback
+	}
 	d := net.Dialer{Resolver: failingResolver()}
 	return d.DialContext(ctx, network, addr)
 }
@@ -106,6 +109,11 @@ func (r *dialRecorder) directDial(ctx context.Context, ap netip.AddrPort) (net.C
 	r.mu.Lock()
 	r.direct = append(r.direct, ap)
 	r.mu.Unlock()
+	if !ap.Addr().Unmap().IsLoopback() {
+		// Tests dial only loopback: a direct dial elsewhere is recorded
+		// and refused, never attempted.
+		return nil, errNotLoopback
+	}
 	var d net.Dialer
 	return d.DialContext(ctx, "tcp", ap.String())
 }
@@ -124,6 +132,8 @@ func (r *dialRecorder) proxyCalls() []string {
 
 // dnsLookups counts lookups that reached failingResolver.
 var dnsLookups atomic.Int32
+
+var errNotLoopback = errors.New("test: refusing to dial a non-loopback address")
 
 var errNoDNS = errors.New("test: DNS lookup attempted")
 
