@@ -66,4 +66,3 @@ func TestMapRefusesNonLoopback(t *testing.T) {
 	}()
 	s.Map("x.onion", netip.MustParseAddrPort("203.0.113.1:8333"))
 }
-
