@@ -281,7 +281,7 @@ func (s *SAM) hello(ctx context.Context) (net.Conn, *bufio.Reader, error) {
 func (s *SAM) Dial(ctx context.Context, name string) (net.Conn, error) {
 	key, err := ParseI2PHost(name)
 	if err != nil {
-		return nil, &SAMError{Bridge: s.addr, Op: "STREAM CONNECT", Target: name, Err: err}
+		return nil, &SAMError{Bridge: s.addr, Op: "STREAM CONNECT", Target: name, Err: fmt.Errorf("%w: %w", ErrSAMInvalidKey, err)}
 	}
 	for attempt := 0; ; attempt++ {
 		ss, err := s.session(ctx)

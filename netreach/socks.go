@@ -63,6 +63,8 @@ var (
 	ErrSOCKSAuthFailed = errors.New("socks: authentication failed")
 	// ErrSOCKSProtocol: the proxy's answer is not SOCKS5.
 	ErrSOCKSProtocol = errors.New("socks: protocol error")
+	// ErrSOCKSProxyUnreachable: the proxy itself cannot be reached.
+	ErrSOCKSProxyUnreachable = errors.New("socks: cannot reach the proxy")
 )
 
 // socksReplies is the one table of reply codes: code → sentinel.
@@ -195,7 +197,7 @@ func (s *SOCKS5) connect(ctx context.Context, target string, addr []byte) (net.C
 	}
 	conn, err := dial(ctx, "tcp", s.Addr)
 	if err != nil {
-		return nil, &SOCKSError{Proxy: s.Addr, Target: target, Err: fmt.Errorf("cannot reach the proxy: %w", err)}
+		return nil, &SOCKSError{Proxy: s.Addr, Target: target, Err: fmt.Errorf("%w: %w", ErrSOCKSProxyUnreachable, err)}
 	}
 	var creds Credentials
 	if s.Credentials != nil {
