@@ -27,7 +27,11 @@ type echo struct {
 	accepted atomic.Int32
 }
 
-func startEcho(t *testing.T) *echo {
+func startEcho(t *testing.T) *echo { return startEchoOf(t) }
+
+func startEchoTB(tb testing.TB) netip.AddrPort { return startEchoOf(tb).addr() }
+
+func startEchoOf(t testing.TB) *echo {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
