@@ -71,6 +71,14 @@ func TestClassifyRealFailures(t *testing.T) {
 	silent := rawProxy(t, func(c net.Conn) { time.Sleep(300 * time.Millisecond) })
 	onion := fakesocks.RandomOnion(8333)
 	_, garlic := fakesam.RandomDestination()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().(*net.TCPAddr).AddrPort()
+	ln.Close() // nothing listens there now: connects are refused
+	refusingOnion := proxy.AddOnion(closed, 8333)
+	refusingGarlic := bridge.AddNode(closed)
 	tests := []struct {
 		name      string
 		cfg       netreach.Config
@@ -84,6 +92,8 @@ func TestClassifyRealFailures(t *testing.T) {
 		{"tor silent", netreach.Config{TorProxy: silent}, onion, 100 * time.Millisecond, netreach.FailureTimeout, "socks: timeout"},
 		{"unknown i2p name", netreach.Config{I2PSAM: bridge.Addr().String()}, garlic, 5 * time.Second, netreach.FailureUnreachable, "i2p: name not found"},
 		{"sam down", netreach.Config{I2PSAM: "127.0.0.1:1"}, garlic, 5 * time.Second, netreach.FailureProxy, "i2p: SAM bridge unreachable"},
+		{"onion refuses", netreach.Config{TorProxy: proxy.Addr().String()}, refusingOnion, 5 * time.Second, netreach.FailureRefused, "socks: connection refused"},
+		{"i2p node refuses", netreach.Config{I2PSAM: bridge.Addr().String()}, refusingGarlic, 5 * time.Second, netreach.FailureUnreachable, "i2p: can't reach peer"},
 		{"no tor", netreach.Config{}, onion, 5 * time.Second, netreach.FailureNotDialled, "tor: no proxy configured"},
 	}
 	for _, tt := range tests {

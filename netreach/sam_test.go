@@ -316,3 +316,48 @@ func TestSAMHostileBridge(t *testing.T) {
 		})
 	}
 }
+
+// TestSAMDropDuringDials drops the session while streams are being
+// opened: every dial still succeeds (each retries once with a new session),
+// and only a few sessions are made.
+func TestSAMDropDuringDials(t *testing.T) {
+	ctx := testCtx(t)
+	node := startEcho(t)
+	bridge := fakesam.Start(t)
+	sam := netreach.NewSAM(bridge.Addr().String(), nil)
+	defer sam.Close()
+	const n = 16
+	addrs := make([]string, n)
+	for i := range addrs {
+		addrs[i] = bridge.AddNode(node.addr()).Host()
+	}
+	// A first stream makes the session, so the drop below never races
+	// with its creation.
+	c, err := sam.Dial(ctx, addrs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			if i == n/2 {
+				bridge.DropSessions()
+			}
+			c, err := sam.Dial(ctx, addrs[i])
+			if err == nil {
+				roundTrip(t, c)
+				c.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if s := bridge.Sessions(); len(s) != 2 {
+		t.Errorf("got %d sessions, want 2 (one drop)", len(s))
+	}
+}

@@ -55,6 +55,15 @@ type Bridge struct {
 	nconn    int
 	closed   bool
 	wg       sync.WaitGroup
+
+	dialTimeout time.Duration // guarded by mu
+}
+
+// SetDialTimeout bounds each connect to a node (default 5s).
+func (b *Bridge) SetDialTimeout(d time.Duration) {
+	b.mu.Lock()
+	b.dialTimeout = d
+	b.mu.Unlock()
 }
 
 // Start listens on 127.0.0.1 with a free port; the bridge closes when the
@@ -67,7 +76,7 @@ func Start(tb testing.TB) *Bridge {
 	}
 	b := &Bridge{ln: ln, addr: ln.Addr().(*net.TCPAddr).AddrPort(),
 		dests: map[string]string{}, targets: map[string]netip.AddrPort{}, results: map[string]string{},
-		sessions: map[string]net.Conn{}, conns: map[net.Conn]struct{}{}}
+		sessions: map[string]net.Conn{}, conns: map[net.Conn]struct{}{}, dialTimeout: 5 * time.Second}
 	b.wg.Add(1)
 	go b.acceptLoop()
 	tb.Cleanup(func() { b.Close() })
@@ -323,6 +332,7 @@ func (b *Bridge) serve(c net.Conn, n int) {
 			b.mu.Lock()
 			_, live := b.sessions[cmd.Args["ID"]]
 			target, known := b.targets[dest]
+			timeout := b.dialTimeout
 			name := ""
 			for nm, d := range b.dests {
 				if d == dest {
@@ -342,9 +352,15 @@ func (b *Bridge) serve(c net.Conn, n int) {
 				reply("STREAM STATUS RESULT=CANT_REACH_PEER")
 				return
 			}
-			up, err := net.DialTimeout("tcp", target.String(), 5*time.Second)
+			up, err := net.DialTimeout("tcp", target.String(), timeout)
 			if err != nil {
-				reply("STREAM STATUS RESULT=CANT_REACH_PEER MESSAGE=\"" + err.Error() + "\"")
+				// As a router: a stream that times out is TIMEOUT, any
+				// other failure CANT_REACH_PEER.
+				result := "CANT_REACH_PEER"
+				if ne, ok := err.(net.Error); ok && ne.Timeout() {
+					result = "TIMEOUT"
+				}
+				reply("STREAM STATUS RESULT=" + result + " MESSAGE=\"fakesam: connect failed\"")
 				return
 			}
 			if _, ok := b.track(up); !ok {

@@ -24,6 +24,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -40,6 +41,10 @@ type Options struct {
 	RequireAuth bool
 	// RejectAuth answers every username/password with failure.
 	RejectAuth bool
+	// DialTimeout bounds the connect to a target (0: 5s). A connect that
+	// times out is answered 0x06 (TTL expired), a refused one 0x05, any
+	// other failure 0x04 (host unreachable).
+	DialTimeout time.Duration
 }
 
 // Request is one CONNECT request as the proxy received it.
@@ -201,7 +206,7 @@ func (s *Server) acceptLoop() {
 var errBad = errors.New("fakesocks: bad request")
 
 func (s *Server) serve(c net.Conn) {
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c.SetDeadline(time.Now().Add(10*time.Second + s.opts.DialTimeout))
 	var req Request
 	var b [2]byte
 	if _, err := io.ReadFull(c, b[:]); err != nil || b[0] != 5 || b[1] == 0 {
@@ -257,9 +262,20 @@ func (s *Server) serve(c net.Conn) {
 	var up net.Conn
 	if code == 0 {
 		var err error
-		up, err = net.DialTimeout("tcp", target.String(), 5*time.Second)
-		if err != nil {
+		timeout := s.opts.DialTimeout
+		if timeout <= 0 {
+			timeout = 5 * time.Second
+		}
+		up, err = net.DialTimeout("tcp", target.String(), timeout)
+		var ne net.Error
+		switch {
+		case err == nil:
+		case errors.Is(err, syscall.ECONNREFUSED):
 			req.Reply = 5 // connection refused
+		case errors.As(err, &ne) && ne.Timeout():
+			req.Reply = 6 // TTL expired
+		default:
+			req.Reply = 4 // host unreachable
 		}
 	}
 	s.mu.Lock()
