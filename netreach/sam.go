@@ -14,6 +14,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"time"
 )
 
 // MaxSAMLine bounds one line from a SAM bridge, as Bitcoin Core's
@@ -110,6 +111,13 @@ func (e *SAMError) Error() string {
 
 func (e *SAMError) Unwrap() error { return e.Err }
 
+// SessionTimeout bounds the creation of a SAM session, which builds I2P
+// tunnels and can take a minute or more on a real router (Bitcoin Core
+// allows 3 minutes per reply). It runs apart from any one Dial's ctx: a
+// Dial whose ctx ends first returns, and the session is still made for the
+// next.
+const SessionTimeout = 3 * time.Minute
+
 // SAM is an I2P SAM v3.1 client, as Bitcoin Core's i2p.cpp is: one
 // transient STREAM session per SAM (created on first use, SIGNATURE_TYPE=7,
 // one inbound and one outbound tunnel), kept open on its own control
@@ -123,12 +131,16 @@ type SAM struct {
 	addr string
 	dial ProxyDialFunc
 
-	lock chan struct{} // a mutex that a waiter can leave when its ctx ends
-	sess *samSession   // guarded by lock
-	mu   sync.Mutex    // guards closed and every session's control conn
-	all  map[*samSession]struct{}
-	wg   sync.WaitGroup
-	done bool
+	ctx    context.Context // ends on Close; bounds session creation
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	sess     *samSession   // the current session; nil when none
+	creating chan struct{} // closed when the creation under way ends; nil when none
+	lastErr  error         // why the last creation failed
+	all      map[*samSession]struct{}
+	done     bool
 }
 
 type samSession struct {
@@ -144,7 +156,8 @@ func NewSAM(addr string, dial ProxyDialFunc) *SAM {
 		var d net.Dialer
 		dial = d.DialContext
 	}
-	return &SAM{addr: addr, dial: dial, lock: make(chan struct{}, 1), all: map[*samSession]struct{}{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &SAM{addr: addr, dial: dial, ctx: ctx, cancel: cancel, all: map[*samSession]struct{}{}}
 }
 
 // Addr returns the bridge's address.
@@ -152,8 +165,8 @@ func (s *SAM) Addr() string { return s.addr }
 
 // SessionID returns the current session's id, "" when there is none.
 func (s *SAM) SessionID() string {
-	s.lock <- struct{}{}
-	defer func() { <-s.lock }()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.sess == nil || s.sess.isDead() {
 		return ""
 	}
@@ -169,7 +182,8 @@ func (ss *samSession) isDead() bool {
 	}
 }
 
-// Close ends the session and waits for its goroutine. Dial fails after.
+// Close ends the session (and a creation under way) and waits for their
+// goroutines. Dial fails after.
 func (s *SAM) Close() error {
 	s.mu.Lock()
 	s.done = true
@@ -177,28 +191,92 @@ func (s *SAM) Close() error {
 		ss.ctrl.Close()
 	}
 	s.mu.Unlock()
+	s.cancel()
 	s.wg.Wait()
 	return nil
 }
 
-// session returns the live session, creating one if there is none.
+// session returns the live session, starting its creation if there is
+// none, and waiting for it until ctx ends.
 func (s *SAM) session(ctx context.Context) (*samSession, error) {
+	s.mu.Lock()
+	if s.done {
+		s.mu.Unlock()
+		return nil, ErrSAMClosed
+	}
+	if s.sess != nil && !s.sess.isDead() {
+		ss := s.sess
+		s.mu.Unlock()
+		return ss, nil
+	}
+	if s.creating == nil {
+		s.sess = nil
+		s.creating = make(chan struct{})
+		s.wg.Add(1)
+		go s.create(s.creating)
+	}
+	ch := s.creating
+	s.mu.Unlock()
 	select {
-	case s.lock <- struct{}{}:
+	case <-ch:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	defer func() { <-s.lock }()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.sess != nil && !s.sess.isDead() {
 		return s.sess, nil
 	}
-	s.sess = nil
+	if s.lastErr != nil {
+		return nil, s.lastErr
+	}
+	return nil, &SAMError{Bridge: s.addr, Op: "SESSION CREATE", Err: fmt.Errorf("%w: the session ended at once", ErrSAMBridge)}
+}
+
+// create makes a session, within SessionTimeout or until Close, and
+// closes done.
+func (s *SAM) create(done chan struct{}) {
+	defer s.wg.Done()
+	ctx, cancel := context.WithTimeout(s.ctx, SessionTimeout)
+	ss, br, err := s.createSession(ctx)
+	cancel()
+	s.mu.Lock()
+	s.creating, s.lastErr = nil, err
+	if err == nil {
+		if s.done {
+			ss.ctrl.Close()
+			s.lastErr = ErrSAMClosed
+		} else {
+			s.sess = ss
+			s.all[ss] = struct{}{}
+			s.wg.Add(1)
+			go s.watch(ss, br)
+		}
+	}
+	s.mu.Unlock()
+	close(done)
+}
+
+// watch waits for the end of a session's control connection. The bridge
+// sends nothing on it in SAM 3.1, so a read returns only when it ends (a
+// bridge that sends more than MaxSAMLine bytes there ends it too).
+func (s *SAM) watch(ss *samSession, br *bufio.Reader) {
+	defer s.wg.Done()
+	io.Copy(io.Discard, io.LimitReader(br, MaxSAMLine))
+	ss.ctrl.Close()
+	close(ss.dead)
+	s.mu.Lock()
+	delete(s.all, ss)
+	s.mu.Unlock()
+}
+
+func (s *SAM) createSession(ctx context.Context) (*samSession, *bufio.Reader, error) {
 	var idb [5]byte
 	rand.Read(idb[:])
 	id := hex.EncodeToString(idb[:]) // 10 characters, as Core's
 	c, br, err := s.hello(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var reply samReply
 	err = handshakeCtx(ctx, c, func() error {
@@ -207,46 +285,27 @@ func (s *SAM) session(ctx context.Context) (*samSession, error) {
 		return err
 	})
 	if err == nil {
-		if _, err = decodeDest(reply.get("DESTINATION")); err != nil {
-			err = &SAMError{Bridge: s.addr, Op: "SESSION CREATE", Err: fmt.Errorf("%w: DESTINATION=: %w", ErrSAMProtocol, err)}
+		if _, derr := decodeDest(reply.get("DESTINATION")); derr != nil {
+			err = &SAMError{Bridge: s.addr, Op: "SESSION CREATE", Err: fmt.Errorf("%w: DESTINATION=: %w", ErrSAMProtocol, derr)}
 		}
 	}
 	if err != nil {
 		c.Close()
-		return nil, err
+		if ctx.Err() != nil && s.ctx.Err() == nil {
+			err = &SAMError{Bridge: s.addr, Op: "SESSION CREATE", Err: fmt.Errorf("%w: no session within %v", ErrSAMTimeout, SessionTimeout)}
+		}
+		return nil, nil, err
 	}
-	ss := &samSession{id: id, ctrl: c, dead: make(chan struct{})}
-	s.mu.Lock()
-	if s.done {
-		s.mu.Unlock()
-		c.Close()
-		return nil, ErrSAMClosed
-	}
-	s.all[ss] = struct{}{}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	go func() {
-		// The session lives as long as its control connection; the bridge
-		// sends nothing on it in 3.1, so a read returns only when it ends.
-		defer s.wg.Done()
-		io.Copy(io.Discard, io.LimitReader(br, MaxSAMLine))
-		c.Close()
-		close(ss.dead)
-		s.mu.Lock()
-		delete(s.all, ss)
-		s.mu.Unlock()
-	}()
-	s.sess = ss
-	return ss, nil
+	return &samSession{id: id, ctrl: c, dead: make(chan struct{})}, br, nil
 }
 
 // drop forgets ss if it is still the current session, and closes it.
 func (s *SAM) drop(ss *samSession) {
-	s.lock <- struct{}{}
+	s.mu.Lock()
 	if s.sess == ss {
 		s.sess = nil
 	}
-	<-s.lock
+	s.mu.Unlock()
 	ss.ctrl.Close()
 }
 

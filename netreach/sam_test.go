@@ -1,6 +1,7 @@
 package netreach_test
 
 import (
+	"context"
 	"errors"
 	"net"
 	"strings"
@@ -359,5 +360,48 @@ func TestSAMDropDuringDials(t *testing.T) {
 	}
 	if s := bridge.Sessions(); len(s) != 2 {
 		t.Errorf("got %d sessions, want 2 (one drop)", len(s))
+	}
+}
+
+// TestSAMSessionOutlivesShortDial: a router takes long to build a
+// session; a Dial with a short ctx gives up, but the session is still made,
+// once, and the next Dial uses it.
+func TestSAMSessionOutlivesShortDial(t *testing.T) {
+	node := startEcho(t)
+	bridge := fakesam.Start(t)
+	bridge.SetSessionDelay(300 * time.Millisecond)
+	a := bridge.AddNode(node.addr())
+	sam := netreach.NewSAM(bridge.Addr().String(), nil)
+	defer sam.Close()
+	short, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := sam.Dial(short, a.Host()); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("short dial: got %v, want context.DeadlineExceeded", err)
+	}
+	c, err := sam.Dial(testCtx(t), a.Host())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	roundTrip(t, c)
+	if s := bridge.Sessions(); len(s) != 1 {
+		t.Errorf("got %d sessions, want the one begun by the first dial", len(s))
+	}
+}
+
+// TestSAMCloseDuringSessionCreation closes the client while a session is
+// being made: Close returns at once and leaves no goroutine.
+func TestSAMCloseDuringSessionCreation(t *testing.T) {
+	bridge := fakesam.Start(t)
+	bridge.SetSessionDelay(time.Minute)
+	_, a := fakesam.RandomDestination()
+	sam := netreach.NewSAM(bridge.Addr().String(), nil)
+	short, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	sam.Dial(short, a.Host())
+	begin := time.Now()
+	sam.Close()
+	if d := time.Since(begin); d > 2*time.Second {
+		t.Errorf("Close took %v", d)
 	}
 }

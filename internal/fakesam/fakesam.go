@@ -54,9 +54,19 @@ type Bridge struct {
 	conns    map[net.Conn]struct{}
 	nconn    int
 	closed   bool
+	closing  chan struct{} // closed by Close
 	wg       sync.WaitGroup
 
-	dialTimeout time.Duration // guarded by mu
+	dialTimeout  time.Duration // guarded by mu
+	sessionDelay time.Duration // guarded by mu
+}
+
+// SetSessionDelay makes the bridge wait d before it answers SESSION
+// CREATE, as a router building tunnels does.
+func (b *Bridge) SetSessionDelay(d time.Duration) {
+	b.mu.Lock()
+	b.sessionDelay = d
+	b.mu.Unlock()
 }
 
 // SetDialTimeout bounds each connect to a node (default 5s).
@@ -76,7 +86,8 @@ func Start(tb testing.TB) *Bridge {
 	}
 	b := &Bridge{ln: ln, addr: ln.Addr().(*net.TCPAddr).AddrPort(),
 		dests: map[string]string{}, targets: map[string]netip.AddrPort{}, results: map[string]string{},
-		sessions: map[string]net.Conn{}, conns: map[net.Conn]struct{}{}, dialTimeout: 5 * time.Second}
+		sessions: map[string]net.Conn{}, conns: map[net.Conn]struct{}{}, dialTimeout: 5 * time.Second,
+		closing: make(chan struct{})}
 	b.wg.Add(1)
 	go b.acceptLoop()
 	tb.Cleanup(func() { b.Close() })
@@ -180,6 +191,7 @@ func (b *Bridge) Close() error {
 		return nil
 	}
 	b.closed = true
+	close(b.closing)
 	for c := range b.conns {
 		c.Close()
 	}
@@ -292,6 +304,16 @@ func (b *Bridge) serve(c net.Conn, n int) {
 				return
 			}
 			id := cmd.Args["ID"]
+			b.mu.Lock()
+			delay := b.sessionDelay
+			b.mu.Unlock()
+			if delay > 0 {
+				select {
+				case <-time.After(delay):
+				case <-b.closing:
+					return
+				}
+			}
 			b.mu.Lock()
 			_, dup := b.sessions[id]
 			if !dup && id != "" && session == "" {
