@@ -23,6 +23,7 @@ const (
 var failureNames = [...]string{FailureNone: "none", FailureNotDialled: "not_dialled", FailureRefused: "refused",
 	FailureTimeout: "timeout", FailureUnreachable: "unreachable", FailureProxy: "proxy_failed"}
 
+// String returns the class's name, as a crawl outcome would spell it.
 func (f Failure) String() string {
 	if f >= 0 && int(f) < len(failureNames) {
 		return failureNames[f]

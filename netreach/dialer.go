@@ -59,6 +59,7 @@ const (
 	ViaSAM                   // the I2P SAM bridge
 )
 
+// String returns "direct", "tor", "proxy" or "sam".
 func (v Via) String() string {
 	switch v {
 	case ViaDirect:
@@ -93,8 +94,10 @@ type NotDialledError struct {
 	Err     error // one of ErrNoProxy, ErrOnlyNet, ErrUnreachable, ErrBadPort, ErrUnsupported
 }
 
+// Error returns Reason.
 func (e *NotDialledError) Error() string { return e.Reason }
 
+// Unwrap returns the class (ErrNoProxy, ErrOnlyNet, …).
 func (e *NotDialledError) Unwrap() error { return e.Err }
 
 // Is makes errors.Is(err, ErrNotDialled) hold.

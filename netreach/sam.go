@@ -95,6 +95,8 @@ type SAMError struct {
 	Err     error
 }
 
+// Error returns the sentinel's text, the command, the target, the RESULT
+// and MESSAGE, and the bridge.
 func (e *SAMError) Error() string {
 	s := e.Err.Error() + " (" + e.Op
 	if e.Target != "" {
@@ -109,6 +111,7 @@ func (e *SAMError) Error() string {
 	return s + " via " + e.Bridge + ")"
 }
 
+// Unwrap returns the sentinel.
 func (e *SAMError) Unwrap() error { return e.Err }
 
 // SessionTimeout bounds the creation of a SAM session, which builds I2P

@@ -115,6 +115,7 @@ type SOCKSError struct {
 	Err    error
 }
 
+// Error returns the sentinel's text, the code, the target and the proxy.
 func (e *SOCKSError) Error() string {
 	s := e.Err.Error()
 	if e.Code != 0 {
@@ -123,6 +124,7 @@ func (e *SOCKSError) Error() string {
 	return s + " connecting to " + e.Target + " via " + e.Proxy
 }
 
+// Unwrap returns the sentinel.
 func (e *SOCKSError) Unwrap() error { return e.Err }
 
 // Credentials are a SOCKS5 username and password (RFC 1929), each at most
