@@ -299,3 +299,47 @@ func TestParseOnlyNet(t *testing.T) {
 		}
 	}
 }
+
+// TestTorProxyApartFromProxy: with both set, onions go to the Tor proxy
+// and IPs to the other, each with fresh credentials unless shared.
+func TestTorProxyApartFromProxy(t *testing.T) {
+	for _, shared := range []bool{false, true} {
+		t.Run(map[bool]string{false: "random credentials", true: "shared credentials"}[shared], func(t *testing.T) {
+			ctx := testCtx(t)
+			node := startEcho(t)
+			torp := fakesocks.Start(t, fakesocks.Options{})
+			clearnet := fakesocks.Start(t, fakesocks.Options{})
+			onion := torp.AddOnion(node.addr(), 8333)
+			clearnet.Map(v4.IP.String(), node.addr())
+			var rec dialRecorder
+			d, err := netreach.New(netreach.Config{TorProxy: torp.Addr().String(), Proxy: clearnet.Addr().String(),
+				SharedCredentials: shared, Direct: rec.directDial, ProxyDial: rec.proxyDial})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			for _, a := range []wire.NetAddrV2{onion, v4, onion} {
+				c, err := d.Dial(ctx, a)
+				if err != nil {
+					t.Fatalf("%s: %v", a, err)
+				}
+				roundTrip(t, c)
+				c.Close()
+			}
+			tr, cr := torp.Requests(), clearnet.Requests()
+			if len(tr) != 2 || len(cr) != 1 || tr[0].Host != onion.Host() || cr[0].Host != v4.IP.String() {
+				t.Fatalf("tor proxy got %+v, clearnet proxy %+v", tr, cr)
+			}
+			if shared {
+				if tr[0].Method != 0 || tr[1].Method != 0 {
+					t.Errorf("shared credentials: methods %d, %d; want 0 (no auth)", tr[0].Method, tr[1].Method)
+				}
+			} else if tr[0].User == tr[1].User || tr[0].User == "" {
+				t.Errorf("two onion connections with usernames %q and %q, want different", tr[0].User, tr[1].User)
+			}
+			if n := len(rec.directCalls()); n != 0 {
+				t.Errorf("%d direct dials, want 0", n)
+			}
+		})
+	}
+}
