@@ -19,6 +19,9 @@ TEST_TIMEOUT ?= 20m
 FUZZTIME ?= 60s
 # Packages whose Fuzz* targets `make fuzz` runs (only those that exist).
 FUZZ_DIRS := $(wildcard wire stages)
+# --- netreach (branch proxy): fuzz its peer-string, SOCKS5 and SAM parsers too.
+FUZZ_DIRS += $(wildcard netreach)
+# --- end netreach
 
 # The race detector needs cgo; without a C compiler the tests run without it.
 RACE := $(if $(filter 1,$(shell $(GO) env CGO_ENABLED)),-race,)
