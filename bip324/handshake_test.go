@@ -450,7 +450,7 @@ type readWriter struct {
 
 // transcripts runs a deterministic handshake (fixed keys and garbage) and
 // returns the bytes each end read, and the session id.
-func transcripts(t *testing.T) (ci, cr *Config, toInit, toResp []byte, id SessionID) {
+func transcripts(t testing.TB) (ci, cr *Config, toInit, toResp []byte, id SessionID) {
 	ci = &Config{Magic: magic, Garbage: []byte("initiator garbage"), Decoys: []int{2}, keyPair: vectorKeyPair(t, 0)}
 	cr = &Config{Magic: magic, Garbage: bytes.Repeat([]byte{0xee}, 70), Decoys: []int{1, 300}, keyPair: vectorKeyPair(t, 1)}
 	a, b := bufPipe(t)
