@@ -19,6 +19,9 @@ TEST_TIMEOUT ?= 20m
 FUZZTIME ?= 60s
 # Packages whose Fuzz* targets `make fuzz` runs (only those that exist).
 FUZZ_DIRS := $(wildcard wire stages)
+# --- bip324 (BIP324 v2 transport core): its fuzz targets too ---
+FUZZ_DIRS += $(wildcard bip324)
+# --- end bip324 ---
 
 # The race detector needs cgo; without a C compiler the tests run without it.
 RACE := $(if $(filter 1,$(shell $(GO) env CGO_ENABLED)),-race,)
@@ -49,6 +52,8 @@ test: btcd ## Run all tests with the race detector
 	@# Allocation counts are meaningless under -race, where those tests skip:
 	@# run them again without it, so the zero-allocation claims are checked.
 	$(if $(RACE),$(GO) test -count=1 -run 'Alloc|Allocate|CostNothing' ./wire/ ./metrics/ ./stages/)
+	@# --- bip324: its zero-allocation test, also without -race ---
+	$(if $(RACE),$(GO) test -count=1 -run 'AllocatesNothing' ./bip324/)
 
 # make bench: BENCH_COUNT samples of BENCH_TIME per benchmark (77 of them):
 # about 5 minutes on 2 cores. The raw output stays in out/bench.txt for

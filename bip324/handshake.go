@@ -108,6 +108,7 @@ type hsReader struct {
 	buf   []byte
 	off   int
 	total int
+	empty int // consecutive reads that returned nothing
 }
 
 // fill reads until n unconsumed bytes are there, growing the buffer only as
@@ -129,6 +130,13 @@ func (h *hsReader) fill(n int) error {
 		k, err := h.r.Read(h.buf[len(h.buf):cap(h.buf)])
 		h.buf = h.buf[:len(h.buf)+k]
 		h.total += k
+		if k == 0 && err == nil {
+			if h.empty++; h.empty >= 100 {
+				return io.ErrNoProgress
+			}
+		} else {
+			h.empty = 0
+		}
 		if err != nil {
 			if len(h.buf)-h.off >= n {
 				return nil
