@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
@@ -538,4 +539,37 @@ func ExampleSessionID_String() {
 	id[0], id[31] = 0xab, 0x01
 	fmt.Println(id)
 	// Output: ab00000000000000000000000000000000000000000000000000000000000001
+}
+
+// TestHandshakeOneByteReads replays each end's input one byte per Read
+// (and with the EOF on the last data read), so every wait for more bytes
+// in the drivers is exercised.
+func TestHandshakeOneByteReads(t *testing.T) {
+	ci, cr, toInit, toResp, id := transcripts(t)
+	for _, end := range []struct {
+		name  string
+		cfg   *Config
+		input []byte
+		run   func(io.ReadWriter, *Config) (*Session, error)
+	}{
+		{"initiator", ci, toInit, Initiate},
+		{"responder", cr, toResp, Respond},
+	} {
+		for _, r := range []struct {
+			name string
+			r    io.Reader
+		}{
+			{"one byte", iotest.OneByteReader(bytes.NewReader(end.input))},
+			{"data with EOF", iotest.DataErrReader(bytes.NewReader(end.input))},
+		} {
+			s, err := end.run(readWriter{r.r, io.Discard}, end.cfg)
+			if err != nil || s.ID != id {
+				t.Errorf("%s, %s: %v", end.name, r.name, err)
+			}
+		}
+	}
+	_, err := Respond(readWriter{iotest.OneByteReader(bytes.NewReader(v1Version(magic))), io.Discard}, &Config{Magic: magic})
+	if !errors.Is(err, ErrV1Peer) {
+		t.Errorf("v1 version one byte at a time: %v, want ErrV1Peer", err)
+	}
 }
