@@ -42,11 +42,3 @@ func unhex(t testing.TB, s string) []byte {
 	}
 	return b
 }
-
-func unhex32(t testing.TB, s string) (a [32]byte) {
-	t.Helper()
-	if n := copy(a[:], unhex(t, s)); n != 32 {
-		t.Fatalf("%q: %d bytes, want 32", s, n)
-	}
-	return a
-}
