@@ -66,7 +66,8 @@ type Session struct {
 	PeerDecoys int
 }
 
-// Initiate runs the initiator's side of the BIP324 handshake over rw:
+// Initiate runs the initiator's side of the BIP324 handshake over rw, with cfg
+// (required; Magic at least):
 //
 //  1. send a fresh ElligatorSwift public key and the garbage;
 //  2. read the peer's 64-byte key (v1 bytes there are ErrV1Peer; a close is
