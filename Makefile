@@ -19,9 +19,7 @@ TEST_TIMEOUT ?= 20m
 FUZZTIME ?= 60s
 # Packages whose Fuzz* targets `make fuzz` runs (only those that exist).
 FUZZ_DIRS := $(wildcard wire stages)
-# --- netreach (branch proxy): fuzz its peer-string, SOCKS5 and SAM parsers too.
-FUZZ_DIRS += $(wildcard netreach)
-# --- end netreach
+FUZZ_DIRS += $(wildcard netreach bip324)
 
 # The race detector needs cgo; without a C compiler the tests run without it.
 RACE := $(if $(filter 1,$(shell $(GO) env CGO_ENABLED)),-race,)
@@ -51,7 +49,7 @@ test: btcd ## Run all tests with the race detector, in shuffled order
 	$(GO) test $(RACE) -shuffle=on -count=1 -timeout=$(TEST_TIMEOUT) ./...
 	@# Allocation counts are meaningless under -race, where those tests skip:
 	@# run them again without it, so the zero-allocation claims are checked.
-	$(if $(RACE),$(GO) test -shuffle=on -count=1 -run 'Alloc|Allocate|CostNothing' ./wire/ ./metrics/ ./stages/)
+	$(if $(RACE),$(GO) test -shuffle=on -count=1 -run 'Alloc|Allocate|CostNothing' ./wire/ ./metrics/ ./stages/ ./bip324/)
 
 # make bench: BENCH_COUNT samples of BENCH_TIME per benchmark (77 of them):
 # about 5 minutes on 2 cores. The raw output stays in out/bench.txt for
