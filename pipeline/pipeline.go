@@ -16,6 +16,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -28,8 +29,12 @@ import (
 )
 
 // StageSession names the handler's Start (handshake and ping timers) in
-// errors, beside the stage names of package stages.
-const StageSession = "session"
+// errors, beside the stage names of package stages; StageHandshake names a
+// transport's handshake (BIP324's key exchange).
+const (
+	StageSession   = "session"
+	StageHandshake = "handshake"
+)
 
 // DefaultQueueDepth is the capacity of each channel between stages.
 const DefaultQueueDepth = 16
@@ -85,6 +90,9 @@ type Queues struct {
 // Pipeline is one connection's assembled stages.
 type Pipeline struct {
 	cfg        Config
+	impls      resolved
+	env        Env
+	link       Link
 	reader     Reader
 	framer     Framer
 	verifier   Verifier
@@ -113,29 +121,78 @@ func New(r io.Reader, w io.Writer, closer io.Closer, h stages.Handler, cfg Confi
 	if err != nil {
 		return nil, err
 	}
-	env := Env{Options: cfg.Options, R: r, W: w, Handler: h, Record: cfg.Record, EndAtEOF: cfg.EndAtEOF}
-	p := &Pipeline{cfg: cfg, handler: h, closer: closer}
-	if err := build(&p.reader, impls.reader, env); err != nil {
-		return nil, err
-	}
-	if err := build(&p.framer, impls.framer, env); err != nil {
-		return nil, err
-	}
-	if err := build(&p.verifier, impls.verifier, env); err != nil {
-		return nil, err
-	}
-	if err := build(&p.dispatcher, impls.dispatcher, env); err != nil {
-		return nil, err
-	}
-	if err := build(&p.writer, impls.writer, env); err != nil {
-		return nil, err
+	env := Env{Options: cfg.Options, R: r, W: w, Handler: h, Record: cfg.Record, EndAtEOF: cfg.EndAtEOF, Transport: impls.tname}
+	p := &Pipeline{cfg: cfg, impls: impls, env: env, handler: h, closer: closer}
+	if impls.transport.Handshake == nil { // else Run builds them after it
+		if err := p.build(env); err != nil {
+			return nil, err
+		}
 	}
 	return p, nil
+}
+
+// build builds the five stages from env.
+func (p *Pipeline) build(env Env) error {
+	return errors.Join(
+		build(&p.reader, p.impls.reader, env),
+		build(&p.framer, p.impls.framer, env),
+		build(&p.verifier, p.impls.verifier, env),
+		build(&p.dispatcher, p.impls.dispatcher, env),
+		build(&p.writer, p.impls.writer, env),
+	)
 }
 
 func build[S any](dst *S, im Impl[S], env Env) (err error) {
 	*dst, err = im.New(env)
 	return err
+}
+
+// handshake runs the transport's handshake, if it has one, and builds the
+// stages with what it established.
+func (p *Pipeline) handshake(ctx context.Context) error {
+	hs := p.impls.transport.Handshake
+	if hs == nil {
+		return nil
+	}
+	stop := context.AfterFunc(ctx, p.close) // ctx ends a handshake blocked in I/O
+	link, err := hs(ctx, struct {
+		io.Reader
+		io.Writer
+	}{p.env.R, p.env.W}, p.env)
+	if !stop() || ctx.Err() != nil {
+		p.close() // returns once the connection is closed
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	if err != nil {
+		se := &stages.Error{Err: err}
+		errors.As(err, &se)
+		if se.Peer == "" {
+			se.Peer = p.cfg.Options.Peer
+		}
+		if se.Stage == "" {
+			se.Stage = StageHandshake
+		}
+		return se
+	}
+	p.mu.Lock()
+	p.link = link
+	p.mu.Unlock()
+	env := p.env
+	env.Link = link
+	if len(link.Leftover) > 0 {
+		env.R = io.MultiReader(bytes.NewReader(link.Leftover), env.R)
+	}
+	return p.build(env)
+}
+
+// Transport returns the name of the transport and, once its handshake has
+// completed, what it established (the session id for logs).
+func (p *Pipeline) Transport() (string, Link) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.impls.tname, p.link
 }
 
 // Queues returns accessors for the depth of each channel while Run runs,
@@ -155,6 +212,10 @@ func (p *Pipeline) Queues() *Queues {
 // reset the connection, a bad magic), the stages downstream of it still
 // handle every frame they were handed (see chain).
 func (p *Pipeline) Run(ctx context.Context) error {
+	if err := p.handshake(ctx); err != nil {
+		p.close()
+		return err
+	}
 	depth := p.cfg.QueueDepth
 	chunks := make(chan stages.Chunk, depth)
 	framed := make(chan *stages.Batch, depth)

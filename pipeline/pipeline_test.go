@@ -655,3 +655,77 @@ func TestLogObserver(t *testing.T) {
 		t.Errorf("%d checksum warnings logged, want 10 (rate-limited)", warnings)
 	}
 }
+
+// A transport with a handshake: it reads a 5-byte greeting, and its stages
+// are built after it with what it established; the bytes read past the
+// greeting are framed first.
+func TestTransportHandshake(t *testing.T) {
+	s := pipeline.DefaultStages.Clone()
+	var sawState any
+	s.Framers.MustRegister("greeted", pipeline.Impl[pipeline.Framer]{Wire: "toy",
+		New: func(e pipeline.Env) (pipeline.Framer, error) {
+			sawState = e.Link.State
+			return stages.NewFramer(e.Options), nil
+		}})
+	s.Verifiers.MustRegister("toy", pipeline.Impl[pipeline.Verifier]{Wire: "toy",
+		New: func(e pipeline.Env) (pipeline.Verifier, error) { return stages.NewSequentialVerifier(e.Options), nil }})
+	s.Writers.MustRegister("toy", pipeline.Impl[pipeline.Writer]{Wire: "toy",
+		New: func(e pipeline.Env) (pipeline.Writer, error) { return stages.NewWriter(e.W, e.Options), nil }})
+	errRude := errors.New("no greeting")
+	s.Transports.MustRegister("toy", pipeline.Transport{Wire: "toy", Framer: "greeted", Verifier: "toy", Writer: "toy",
+		Handshake: func(ctx context.Context, rw io.ReadWriter, e pipeline.Env) (pipeline.Link, error) {
+			buf := make([]byte, 64)
+			n, err := io.ReadAtLeast(rw, buf, 5)
+			if err != nil {
+				return pipeline.Link{}, err
+			}
+			if string(buf[:5]) != "hello" {
+				return pipeline.Link{}, errRude
+			}
+			return pipeline.Link{State: "keys", Leftover: buf[5:n], SessionID: "abcd"}, nil
+		}})
+	stream := append([]byte("hello"), encode(&wire.Verack{}, &wire.Ping{Nonce: 5, HasNonce: true})...)
+	h := newTestHandler()
+	p, err := pipeline.New(bytes.NewReader(stream), io.Discard, nil, h, pipeline.Config{
+		Options: stages.Options{Magic: magic, Peer: "toy:1"}, Stages: s, Transport: "toy", EndAtEOF: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if sawState != "keys" {
+		t.Errorf("framer built with Link.State %v, want the handshake's", sawState)
+	}
+	if got, want := h.commands(), []string{"verack", "ping"}; !slices.Equal(got, want) {
+		t.Errorf("handler saw %v, want %v (the bytes after the greeting)", got, want)
+	}
+	if name, link := p.Transport(); name != "toy" || link.SessionID != "abcd" {
+		t.Errorf("Transport() = %q, %+v", name, link)
+	}
+
+	// A failed handshake ends the pipeline, named as the handshake stage.
+	p, err = pipeline.New(bytes.NewReader([]byte("howdy")), io.Discard, nil, newTestHandler(), pipeline.Config{
+		Options: stages.Options{Magic: magic, Peer: "toy:2"}, Stages: s, Transport: "toy",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.Run(t.Context())
+	var se *stages.Error
+	if !errors.Is(err, errRude) || !errors.As(err, &se) || se.Stage != pipeline.StageHandshake || se.Peer != "toy:2" {
+		t.Errorf("Run with a failing handshake = %v, want a handshake *stages.Error naming toy:2", err)
+	}
+	// ctx ends a handshake blocked on a silent peer.
+	br := newBlockingReader()
+	p, err = pipeline.New(br, io.Discard, br, newTestHandler(), pipeline.Config{Stages: s, Transport: "toy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if err := p.Run(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Run with a silent peer = %v, want the deadline", err)
+	}
+}

@@ -63,6 +63,10 @@ type Env struct {
 	Record io.Writer
 	// EndAtEOF makes the end of R a normal end (a recorded stream).
 	EndAtEOF bool
+	// Transport is the name of the transport in use, and Link what its
+	// handshake established (zero when it has none).
+	Transport string
+	Link      Link
 }
 
 // Impl is one registered implementation of a stage of type S.
@@ -154,6 +158,24 @@ type Transport struct {
 	Wire                     string // WireV1 or WireV2
 	Framer, Verifier, Writer string // names in the framer, verifier and writer registries
 	Doc                      string
+	// Handshake, if set, runs on the connection when the pipeline starts,
+	// before any stage (BIP324's key exchange), and returns what it
+	// established; the stages are built after it, with it in Env.Link.
+	// ctx ends it (the connection is closed then). Its error ends the
+	// pipeline; Run reports it as a *stages.Error of stage "handshake".
+	Handshake func(ctx context.Context, rw io.ReadWriter, env Env) (Link, error)
+}
+
+// Link is what a transport's handshake established.
+type Link struct {
+	// State is for the transport's stages (BIP324: the ciphers).
+	State any
+	// Leftover holds bytes the handshake read past its end: the reader
+	// hands them on before anything it reads.
+	Leftover []byte
+	// SessionID identifies the session in logs (BIP324's, in hex); empty
+	// for a transport without one.
+	SessionID string
 }
 
 // Stages is the set of registries a pipeline takes its stages from: one per
@@ -254,6 +276,7 @@ var DefaultStages = func() *Stages {
 
 // resolved is a Selection looked up: the implementations to build.
 type resolved struct {
+	tname      string
 	transport  Transport
 	reader     Impl[Reader]
 	framer     Impl[Framer]
@@ -270,6 +293,7 @@ func (s *Stages) resolve(sel Config) (resolved, error) {
 	var r resolved
 	var err error
 	tname := or(sel.Transport, DefaultTransportName)
+	r.tname = tname
 	if r.transport, err = s.Transports.Get(tname); err != nil {
 		return r, fmt.Errorf("pipeline: %w", err)
 	}
