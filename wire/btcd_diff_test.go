@@ -897,10 +897,23 @@ func TestBtcdFrameDifferences(t *testing.T) {
 			ourErr: wire.ErrBadMagic, btcdErrIs: errAny,
 		},
 		{
-			name:   "agree: trailing byte in the payload",
+			// btcd's MaxPayloadLength for verack is 0 too: both refuse
+			// the header before reading the payload.
+			name:   "agree: a verack with a payload is over its limit",
 			frame:  wire.AppendFrame(nil, main, "verack", []byte{0}),
-			ourErr: wire.ErrTrailingBytes, btcdErrIs: errAny,
+			ourErr: wire.ErrPayloadTooLarge, btcdErrIs: errAny,
 		},
+		{
+			name:   "agree: a 9-byte ping is over its limit",
+			frame:  wire.AppendFrame(nil, main, "ping", make([]byte, 9)),
+			ourErr: wire.ErrPayloadTooLarge, btcdErrIs: errAny,
+		},
+		{
+			name:   "agree: addr over 1,000 entries of bytes",
+			frame:  header(main, "addr", wire.MaxAddrPayload+1, [4]byte{}),
+			ourErr: wire.ErrPayloadTooLarge, btcdErrIs: errAny,
+		},
+
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

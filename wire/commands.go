@@ -108,6 +108,21 @@ func lookup(cmd string) (int, bool) {
 	return 0, false
 }
 
+// lookupRaw returns the table index of the NUL-padded command field raw (a
+// header's 12 bytes). It does not allocate.
+func lookupRaw(raw []byte) (int, bool) {
+	n := 0
+	for n < len(raw) && raw[n] != 0 {
+		n++
+	}
+	return lookup(string(raw[:n])) // string(raw) does not escape: no allocation
+}
+
+// CommandIndexOf is CommandIndex for a header's command field (12
+// NUL-padded bytes), without making a string of it: it does not allocate,
+// for unknown commands either.
+func CommandIndexOf(raw *[CommandSize]byte) (int, bool) { return lookupRaw(raw[:]) }
+
 // KnownCommands lists every command of the table, in its order.
 var KnownCommands = func() []string {
 	out := make([]string, numCommands)

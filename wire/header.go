@@ -3,6 +3,7 @@ package wire
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 )
 
 // Frame and payload limits.
@@ -181,8 +182,30 @@ func checkCommandAndLength(buf []byte) (uint32, error) {
 	if length > MaxPayload {
 		return 0, &DecodeError{Command: commandString(buf[4:16]), Offset: 16, Err: ErrPayloadTooLarge}
 	}
+	// The command's own limit (btcd's MaxPayloadLength): a ping of more
+	// than 8 bytes is refused here, before its payload is read. Every
+	// limit is at least 0, so an empty payload needs no look-up.
+	if length > 0 {
+		if i, ok := lookupRaw(buf[4:16]); ok && length > commands[i].MaxPayload {
+			return 0, &DecodeError{Command: commands[i].Name, Offset: 16,
+				Err: &LimitError{Command: commands[i].Name, Length: length, Limit: commands[i].MaxPayload}}
+		}
+	}
 	return length, nil
 }
+
+// LimitError: a header declares a payload longer than the largest valid
+// message of its command (MaxPayloadFor). It wraps ErrPayloadTooLarge.
+type LimitError struct {
+	Command       string
+	Length, Limit uint32
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("%v: %d bytes declared, the largest valid %s has %d", ErrPayloadTooLarge, e.Length, e.Command, e.Limit)
+}
+
+func (e *LimitError) Unwrap() error { return ErrPayloadTooLarge }
 
 // AppendFrame appends a complete frame (header and payload) to dst.
 func AppendFrame(dst []byte, magic Magic, command string, payload []byte) []byte {
