@@ -256,12 +256,7 @@ func (n *Node) command(ctx context.Context, bin string, args ...string) *exec.Cm
 		args = append([]string{"netns", "exec", n.Netns, bin}, args...)
 		bin = "ip"
 	}
-	var cmd *exec.Cmd
-	if ctx == nil {
-		cmd = exec.Command(bin, args...)
-	} else {
-		cmd = exec.CommandContext(ctx, bin, args...)
-	}
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = n.root
 	cmd.Env = append(os.Environ(), "HOME="+n.root)
 	return cmd
@@ -275,7 +270,8 @@ func (n *Node) launch(ctx context.Context, readyTimeout time.Duration) error {
 	if err != nil {
 		return fmt.Errorf("coretest: %w", err)
 	}
-	cmd := n.command(nil, n.Binaries.Bitcoind, n.args...)
+	// bitcoind outlives ctx, which bounds only the start.
+	cmd := n.command(context.Background(), n.Binaries.Bitcoind, n.args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	// Own process group (a terminal's Ctrl-C goes to the test only), and
 	// SIGKILL when the test process dies. `ip netns exec` execs bitcoind

@@ -238,6 +238,12 @@ func checkImage(t *testing.T, image string, argv []string, addr netip.AddrPort, 
 	if _, err := c.engine(ctx, "exec", c.name, "/usr/local/bin/btcpipe", "healthcheck"); err != nil {
 		t.Errorf("btcpipe healthcheck in the container after the handshake: %v", err)
 	}
+	if argv[0] == "podman" {
+		// The image's own HEALTHCHECK (podman runs it on demand).
+		if _, err := c.engine(ctx, "healthcheck", "run", c.name); err != nil {
+			t.Errorf("the image's HEALTHCHECK after the handshake: %v", err)
+		}
+	}
 	if _, err := c.engine(ctx, "exec", c.name, "/bin/sh", "-c", "true"); err == nil {
 		t.Errorf("the image has a shell")
 	}
