@@ -178,7 +178,6 @@ type crawlLine struct {
 func TestCoreNetworkCrawl(t *testing.T) {
 	bins := Binary(t)
 	const nodes, binds = 8, 3
-	const answer = (nodes*binds - binds + 7) * 23 / 100
 	var live, refused, unreachable []netip.Addr
 	owner := map[netip.Addr]int{}
 	for i := 1; i <= nodes; i++ {
@@ -232,6 +231,7 @@ func TestCoreNetworkCrawl(t *testing.T) {
 	}
 
 	dead := append(slices.Clone(refused), unreachable...)
+	wantAnswer := map[string]int{}
 	for i, n := range cores {
 		var teach []netip.AddrPort
 		for _, a := range live {
@@ -246,8 +246,29 @@ func TestCoreNetworkCrawl(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// A slot collision in Core's address manager is possible (rarely,
+		// since each address has its own /16): the answer follows what it
+		// holds.
 		if len(added) != len(teach) {
-			t.Fatalf("%v took %d of %d addresses", n, len(added), len(teach))
+			t.Logf("%v took %d of %d addresses", n, len(added), len(teach))
+		}
+		res, err := n.RPC(ctx, "getaddrmaninfo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var am struct {
+			All struct {
+				Total int `json:"total"`
+			} `json:"all_networks"`
+		}
+		if err := json.Unmarshal(res, &am); err != nil {
+			t.Fatal(err)
+		}
+		if am.All.Total != len(added) {
+			t.Fatalf("%v holds %d addresses, took %d", n, am.All.Total, len(added))
+		}
+		for _, a := range live[i*binds : (i+1)*binds] {
+			wantAnswer[netip.AddrPortFrom(a, DefaultP2PPort).String()] = am.All.Total * 23 / 100
 		}
 	}
 
@@ -275,8 +296,8 @@ func TestCoreNetworkCrawl(t *testing.T) {
 		t.Fatalf("probe output %q: %v", out, err)
 	}
 	for _, tgt := range targets {
-		if got := len(answers[tgt]); got != answer {
-			t.Errorf("%s answered the probe %d addresses, want %d", tgt, got, answer)
+		if got := len(answers[tgt]); got != wantAnswer[tgt] {
+			t.Errorf("%s answered the probe %d addresses, want floor(23 %% of what it holds) = %d", tgt, got, wantAnswer[tgt])
 		}
 	}
 
