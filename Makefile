@@ -134,7 +134,7 @@ ENGINE_SETUP := engine=$$($(ENGINE_SH)); \
 	export CONTAINERS_CONF=$${CONTAINERS_CONF:-$(IMAGE_CONTAINERS_CONF)}
 
 .PHONY: image test-image
-image: ## Build the container image $(IMAGE) offline (static host binary, FROM scratch) with podman or docker
+image: ## Build the container image IMAGE (localhost/btcpipe:dev) offline (static host binary, FROM scratch) with podman or docker
 	@mkdir -p $(IMAGE_CTX)
 	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags="-s -w" -o $(IMAGE_CTX)/btcpipe ./cmd/btcpipe
 	@$(ENGINE_SETUP); \
