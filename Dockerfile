@@ -1,16 +1,20 @@
 # syntax=docker/dockerfile:1
 #
-# btcpipe in a container: a static binary (CGO_ENABLED=0) on distroless,
-# running as an unprivileged user. Every setting comes from the environment
-# (btcpipe help lists them); the image needs no file and writes none.
+# btcpipe in a container, the full build for machines with a registry: Go
+# builds a static binary (CGO_ENABLED=0, -trimpath), and the runtime stage is
+# the same as Dockerfile.host's, which `make image` builds offline from a
+# binary built on the host. Every setting comes from the environment
+# (btcpipe help lists them); the image needs no file and writes none, so it
+# runs with a read-only root filesystem.
 #
-#   docker build -t btcpipe .
+#   docker build -t btcpipe .                 # this file (pulls golang)
+#   make image                                # offline: Dockerfile.host, podman or docker
 #   docker run --rm -e BTCPIPE_NETWORK=testnet4 -p 9090:9090 btcpipe
 #   docker run --rm -e BTCPIPE_NETWORK=signet btcpipe crawl > signet.jsonl
 #
 # The HEALTHCHECK runs `btcpipe healthcheck`, which asks the running node's
 # /readyz on BTCPIPE_METRICS_ADDR (healthy once a handshake has completed,
-# unhealthy while it reconnects); no shell is needed.
+# unhealthy while it reconnects); no shell is needed, and there is none.
 
 ARG GO_VERSION=1.26
 
@@ -23,8 +27,10 @@ COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags="-s -w" -o /out/btcpipe ./cmd/btcpipe \
  && /out/btcpipe help > /dev/null
 
-# static-debian12: no libc, no shell; :nonroot runs as uid 65532.
-FROM gcr.io/distroless/static-debian12:nonroot
+# The runtime: nothing but the static binary (no libc, no shell, no
+# /etc/passwd), run as the unprivileged numeric user 65532 (distroless's
+# "nonroot"). Keep it identical to Dockerfile.host.
+FROM scratch
 COPY --from=build /out/btcpipe /usr/local/bin/btcpipe
 USER 65532:65532
 ENV BTCPIPE_LOG_FORMAT=json \

@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"io"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -287,9 +288,13 @@ func testBtcdGetAddr(t *testing.T, addrv2 bool) {
 
 // TestBtcdPingsAnswered waits for btcd's own ping (it pings every two
 // minutes) and checks our pong carries its nonce.
+//
+// It takes two minutes, so it runs only with BTCPIPE_SLOW_TESTS=1; in make
+// test, internal/coretest's TestCorePing checks the same against Bitcoin
+// Core, which pings right after verack.
 func TestBtcdPingsAnswered(t *testing.T) {
-	if testing.Short() {
-		t.Skip("waits for btcd's 2-minute ping; run without -short")
+	if testing.Short() || os.Getenv("BTCPIPE_SLOW_TESTS") != "1" {
+		t.Skip("waits for btcd's 2-minute ping: set BTCPIPE_SLOW_TESTS=1 (internal/coretest's TestCorePing covers Core's)")
 	}
 	t.Parallel()
 	b := btcdtest.Start(t, btcdtest.Options{Network: "regtest"})
