@@ -18,7 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/btcpipe/btcpipe/internal/btcdtest"
-	"github.com/btcpipe/btcpipe/peer"
+	"github.com/btcpipe/btcpipe/internal/version"
 )
 
 func TestMain(m *testing.M) {
@@ -144,7 +144,7 @@ func TestCoreHandshake(t *testing.T) {
 	if !strings.Contains(hs.msg(), "/Satoshi:") {
 		t.Errorf("handshake line %q does not name Core's user agent", hs.msg())
 	}
-	ua := "/btcpipe:" + peer.Version + "/"
+	ua := version.UserAgent()
 	p, err := ourPeer(ctx, n, ua, nil)
 	if err != nil {
 		t.Fatal(err)
