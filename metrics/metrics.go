@@ -51,6 +51,7 @@ type Metrics struct {
 	frames         [2][]prometheus.Counter // [in, out][command]
 	bytes          [2][]prometheus.Counter
 	decodeFailures []prometheus.Counter
+	skipped        []prometheus.Counter // by command: frames skipped unread
 
 	checksumFailures prometheus.Counter
 	unknownCommands  prometheus.Counter
@@ -108,6 +109,15 @@ func New() *Metrics {
 	for i, c := range commands {
 		m.decodeFailures[i] = decode.WithLabelValues(c)
 	}
+	skipped := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "frames_skipped_total",
+		Help: "Frames of commands the session does not use (block, tx, …), skipped as their bytes arrived without being held or checked; also counted in btcpipe_frames_total.",
+	}, []string{"command"})
+	m.skipped = make([]prometheus.Counter, len(commands))
+	for i, c := range commands {
+		m.skipped[i] = skipped.WithLabelValues(c)
+	}
+	reg.MustRegister(skipped)
 
 	counter := func(name, help string) prometheus.Counter {
 		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: name, Help: help})
@@ -200,6 +210,18 @@ func (o observer) FrameIn(f *wire.Frame) {
 }
 
 func (o observer) ChecksumFailed(*wire.Frame) { o.m.checksumFailures.Inc() }
+
+// Skipped counts a frame nobody wanted: received (frames_total in) and
+// skipped unread (frames_skipped_total).
+func (o observer) Skipped(h *wire.Header) {
+	i := o.m.command(h.Command[:])
+	o.m.frames[0][i].Inc()
+	o.m.bytes[0][i].Add(float64(wire.HeaderSize + int(h.Length)))
+	o.m.skipped[i].Inc()
+	if i == o.m.other {
+		o.m.unknownCommands.Inc()
+	}
+}
 
 func (o observer) Decoded(msg wire.Message) {
 	if raw, ok := msg.(*wire.Raw); ok && o.m.commandString(raw.Cmd) == o.m.other {

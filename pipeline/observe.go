@@ -19,6 +19,14 @@ type Counters struct {
 	ChecksumFailures atomic.Int64
 	DecodeFailures   atomic.Int64
 	Unknown          atomic.Int64 // commands the wire package does not know
+	FramesSkipped    atomic.Int64 // frames of commands the session does not want, skipped unread
+}
+
+func (c *Counters) Skipped(h *wire.Header) {
+	c.FramesSkipped.Add(1)
+	if !wire.Known(h.CommandName()) {
+		c.Unknown.Add(1)
+	}
 }
 
 func (c *Counters) FrameIn(*wire.Frame)             { c.FramesIn.Add(1) }
@@ -53,6 +61,14 @@ func (o *LogObserver) FrameIn(f *wire.Frame) {
 		copy(frame[20:24], f.Checksum[:]) // show the checksum as received
 		o.Log.WithFields(logrus.Fields{"command": f.CommandName(), "bytes": len(frame), "dir": "in"}).
 			Debugf("received %s (%d bytes)\n%s", f.CommandName(), len(frame), hex.Dump(frame))
+	}
+}
+
+// Skipped notes, at debug level, a frame the session does not want.
+func (o *LogObserver) Skipped(h *wire.Header) {
+	if o.Log.Logger.IsLevelEnabled(logrus.DebugLevel) {
+		o.Log.WithFields(logrus.Fields{"command": h.CommandName(), "bytes": wire.HeaderSize + int(h.Length), "dir": "in"}).
+			Debugf("skipped %s (%d bytes): not wanted", h.CommandName(), wire.HeaderSize+int(h.Length))
 	}
 }
 
@@ -146,5 +162,10 @@ func (os Observers) DecodeFailed(f *wire.Frame, err error) {
 func (os Observers) FrameOut(cmd string, frame []byte) {
 	for _, o := range os {
 		o.FrameOut(cmd, frame)
+	}
+}
+func (os Observers) Skipped(h *wire.Header) {
+	for _, o := range os {
+		o.Skipped(h)
 	}
 }

@@ -29,6 +29,9 @@ type Framer struct {
 		slab     *Slab
 		off, end int
 	}
+	// skip is how many more bytes of an unwanted frame (Opts.Want) are to
+	// be discarded as they arrive.
+	skip int
 }
 
 // NewFramer returns a framer.
@@ -44,6 +47,7 @@ type pusher interface {
 	Push(Chunk) (*Batch, error)
 	Pending() int
 	pendingCommand() string
+	skipping() int
 	Reset()
 }
 
@@ -58,6 +62,9 @@ func runFramer(ctx context.Context, in <-chan Chunk, out chan<- *Batch, f pusher
 			if !ok {
 				if n := f.Pending(); n > 0 {
 					return opts.errorf(StageFramer, f.pendingCommand(), fmt.Errorf("%w (%d bytes pending)", ErrStreamEnded, n))
+				}
+				if n := f.skipping(); n > 0 {
+					return opts.errorf(StageFramer, "", fmt.Errorf("%w (%d bytes of a skipped frame to come)", ErrStreamEnded, n))
 				}
 				return nil
 			}
@@ -114,6 +121,9 @@ func (f *Framer) Reset() {
 // they can still be handled.
 func (f *Framer) Push(c Chunk) (*Batch, error) {
 	var b *Batch
+	if c = f.discard(c); c.Slab == nil {
+		return nil, nil
+	}
 	if f.pending.slab != nil && (f.pending.slab != c.Slab || f.pending.end != c.Off) {
 		// c does not continue the pending bytes in memory: finish the
 		// pending frame in an assembly slab.
@@ -137,6 +147,36 @@ func (f *Framer) Push(c Chunk) (*Batch, error) {
 	return f.scan(b)
 }
 
+// discard drops from the start of c the bytes of a frame being skipped,
+// and returns what is left of it (Slab nil when nothing is: c is released).
+func (f *Framer) discard(c Chunk) Chunk {
+	if f.skip == 0 {
+		return c
+	}
+	k := min(f.skip, c.End-c.Off)
+	f.skip -= k
+	c.Off += k
+	if c.Off == c.End {
+		c.Slab.Release()
+		return Chunk{}
+	}
+	return c
+}
+
+// skipping returns how many bytes of a skipped frame are still to come.
+func (f *Framer) skipping() int { return f.skip }
+
+// unwanted reports whether the frame whose (valid) header starts buf is one
+// to skip, and if so reports it and returns its size.
+func unwanted(buf []byte, o *Options) (int, bool) {
+	if o.Want == nil || o.Want.Has((*[wire.CommandSize]byte)(buf[4:16])) {
+		return 0, false
+	}
+	h, _ := wire.ParseHeader(buf) // checked already
+	o.Observer.Skipped(&h)
+	return frameSize(buf), true
+}
+
 // scan cuts every complete frame from the pending bytes into b.
 func (f *Framer) scan(b *Batch) (*Batch, error) {
 	slab := f.pending.slab
@@ -152,6 +192,20 @@ func (f *Framer) scan(b *Batch) (*Batch, error) {
 	for {
 		fr := b.grow()
 		n, err := wire.ScanFrameInto(fr, buf, f.Opts.Magic)
+		if n == 0 && err == nil && len(buf) >= wire.HeaderSize {
+			// An incomplete frame: if nobody wants it, skip it as it
+			// arrives rather than hold (and wait for) its payload.
+			if size, skip := unwanted(buf, &f.Opts); skip {
+				f.skip = size - len(buf)
+				buf = buf[len(buf):]
+			}
+		}
+		if n > 0 && f.Opts.Want != nil && !f.Opts.Want.Has(&fr.Command) {
+			f.Opts.Observer.Skipped(&fr.Header)
+			b.Frames = b.Frames[:len(b.Frames)-1]
+			buf = buf[n:]
+			continue
+		}
 		if n == 0 {
 			b.Frames = b.Frames[:len(b.Frames)-1]
 			if added > 0 {
@@ -206,6 +260,11 @@ func (f *Framer) assemble(c Chunk, b *Batch) (Chunk, *Batch, error) {
 			return c, b, f.Opts.errorf(StageFramer, commandOf(err), err)
 		}
 		size = frameSize(hdr[:])
+		if _, skip := unwanted(hdr[:], &f.Opts); skip {
+			f.skip = size - len(pending)
+			f.Reset()
+			return f.discard(c), b, nil
+		}
 		f.Opts.Hint.Set(size)
 	}
 	var a *Slab

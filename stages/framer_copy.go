@@ -19,6 +19,7 @@ import (
 type CopyFramer struct {
 	Opts Options
 	buf  []byte // bytes of an incomplete frame; owned by the framer
+	skip int    // bytes of an unwanted frame still to discard
 }
 
 // NewCopyFramer returns a copying framer.
@@ -36,20 +37,39 @@ func (f *CopyFramer) pendingCommand() string { return headerCommand(f.buf) }
 
 func (f *CopyFramer) pendingBytes() []byte { return f.buf }
 
+func (f *CopyFramer) skipping() int { return f.skip }
+
 // Reset drops the pending bytes.
 func (f *CopyFramer) Reset() { f.buf = f.buf[:0] }
 
 // Push copies c's bytes, releases c and returns the frames it completes, or
 // nil. With an error it returns the frames completed before the damage.
 func (f *CopyFramer) Push(c Chunk) (*Batch, error) {
-	f.buf = append(f.buf, c.Bytes()...)
+	in := c.Bytes()
+	k := min(f.skip, len(in))
+	f.skip -= k
+	f.buf = append(f.buf, in[k:]...)
 	c.Slab.Release()
 	b := NewBatch()
 	used := 0
 	var err error
 	for {
 		fr := b.grow()
-		n, serr := wire.ScanFrameInto(fr, f.buf[used:], f.Opts.Magic)
+		rest := f.buf[used:]
+		n, serr := wire.ScanFrameInto(fr, rest, f.Opts.Magic)
+		if n == 0 && serr == nil && len(rest) >= wire.HeaderSize {
+			if size, skip := unwanted(rest, &f.Opts); skip {
+				f.skip = size - len(rest)
+				f.buf = f.buf[:used] // the skipped frame's bytes go
+			}
+		}
+		if n > 0 && f.Opts.Want != nil && !f.Opts.Want.Has(&fr.Command) {
+			// A whole unwanted frame: cut it out of the buffer.
+			f.Opts.Observer.Skipped(&fr.Header)
+			b.Frames = b.Frames[:len(b.Frames)-1]
+			f.buf = append(f.buf[:used], f.buf[used+n:]...)
+			continue
+		}
 		if n == 0 {
 			b.Frames = b.Frames[:len(b.Frames)-1]
 			if serr != nil {

@@ -292,6 +292,11 @@ func TestFramerRefusesBadHeaders(t *testing.T) {
 		// payload arrives.
 		{name: "oversize, header only", bad: header(magic, "block", wire.MaxPayload+1), wantErr: wire.ErrPayloadTooLarge, wantCmd: "block"},
 		{name: "length 0xffffffff", bad: header(magic, "tx", 0xffffffff), wantErr: wire.ErrPayloadTooLarge, wantCmd: "tx"},
+		// Per-command limits, from the header alone.
+		{name: "verack with a payload", bad: header(magic, "verack", 1), wantErr: wire.ErrPayloadTooLarge, wantCmd: "verack"},
+		{name: "3,999,999-byte ping", bad: header(magic, "ping", 3_999_999), wantErr: wire.ErrPayloadTooLarge, wantCmd: "ping"},
+		{name: "addr over 1,000 entries", bad: header(magic, "addr", wire.MaxAddrPayload+1), wantErr: wire.ErrPayloadTooLarge, wantCmd: "addr"},
+		{name: "version with a long user agent", bad: header(magic, "version", wire.MaxVersionPayload+1), wantErr: wire.ErrPayloadTooLarge, wantCmd: "version"},
 	}
 	for _, tt := range tests {
 		stream := append(slices.Clone(good), tt.bad...)
@@ -439,5 +444,88 @@ func TestFramerRunStopsWithContext(t *testing.T) {
 	// The batch it could not send and the pending bytes were released.
 	if got := s.Refs(); got != 0 {
 		t.Errorf("slab has %d references after Run, want 0", got)
+	}
+}
+
+// TestFramerSkipsUnwanted: frames of commands the session does not want
+// are reported and skipped as their bytes arrive, in every layout, by both
+// framers; the wanted ones around them arrive intact, and a skipped frame's
+// size never reaches the read hint (so the reader never sizes a slab for
+// a block nobody reads).
+func TestFramerSkipsUnwanted(t *testing.T) {
+	want, err := stages.NewWants(wire.CmdPing, wire.CmdVerack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := &wire.Raw{Cmd: wire.CmdBlock, Payload: bytes.Repeat([]byte{7}, 300<<10)}
+	stream := encode(&wire.Verack{}, block, &wire.Ping{Nonce: 1, HasNonce: true},
+		&wire.Raw{Cmd: wire.CmdTx, Payload: make([]byte, 5000)}, &wire.Raw{Cmd: "xyzzy", Payload: []byte{1, 2, 3}},
+		&wire.Ping{Nonce: 2, HasNonce: true}, block)
+	n := len(stream)
+	r := rand.New(rand.NewPCG(1, 2))
+	layouts := map[string]layout{
+		"coalesced":          sameSlab(n),
+		"4 KiB reads":        sameSlab(splitEvery(n, 4096)...),
+		"one slab per 1000":  slabEach(0, splitEvery(n, 1000)...),
+		"random":             randomLayout(r, n, 70_000),
+		"header split":       slabEach(3, 24+10, n-34),
+		"block header split": slabEach(0, 24+10, n-34),
+	}
+	for name, l := range layouts {
+		t.Run(name, func(t *testing.T) {
+			obs := new(recorder)
+			hint := new(stages.ReadHint)
+			got := frameStream(t, stages.Options{Magic: magic, Want: want, Observer: obs, Hint: hint}, stream, l)
+			if got.err != nil {
+				t.Fatal(got.err)
+			}
+			if wantCmds := []string{"verack", "ping", "ping"}; !slices.Equal(got.commands, wantCmds) {
+				t.Errorf("framed %v, want %v", got.commands, wantCmds)
+			}
+			if wantSkipped := []string{"block", "tx", "xyzzy", "block"}; !slices.Equal(obs.skipped, wantSkipped) {
+				t.Errorf("skipped %v, want %v", obs.skipped, wantSkipped)
+			}
+			if h := hint.Get(); h > 64 {
+				t.Errorf("read hint %d after skipping large frames, want it untouched by them", h)
+			}
+		})
+	}
+}
+
+// A stream that ends inside a skipped frame is cut short, as one that ends
+// inside any frame.
+func TestFramerSkipStreamEnd(t *testing.T) {
+	want, _ := stages.NewWants(wire.CmdPing)
+	stream := encode(&wire.Ping{Nonce: 1, HasNonce: true}, &wire.Raw{Cmd: wire.CmdBlock, Payload: make([]byte, 1000)})
+	cmds, err := runFramer(t, t.Context(), stages.Options{Peer: "p", Magic: magic, Want: want}, stream[:len(stream)-10])
+	if !errors.Is(err, stages.ErrStreamEnded) || !slices.Equal(cmds, []string{"ping"}) {
+		t.Errorf("Run = %v, %v; want the ping, then ErrStreamEnded", cmds, err)
+	}
+}
+
+func TestWants(t *testing.T) {
+	w, err := stages.NewWants(wire.CmdAddr, wire.CmdPing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := func(s string) *[wire.CommandSize]byte {
+		var b [wire.CommandSize]byte
+		copy(b[:], s)
+		return &b
+	}
+	for cmd, want := range map[string]bool{"addr": true, "ping": true, "pong": false, "block": false, "xyzzy": false, "": false} {
+		if got := w.Has(raw(cmd)); got != want {
+			t.Errorf("Has(%q) = %v, want %v", cmd, got, want)
+		}
+	}
+	if got := w.Commands(); !slices.Equal(got, []string{"ping", "addr"}) {
+		t.Errorf("Commands() = %v", got)
+	}
+	if _, err := stages.NewWants("nonsense"); err == nil {
+		t.Error("NewWants of an unknown command succeeded")
+	}
+	var all *stages.Wants
+	if !all.Has(raw("xyzzy")) {
+		t.Error("a nil *Wants does not want everything")
 	}
 }

@@ -3,6 +3,8 @@ package stages
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/btcpipe/btcpipe/wire"
@@ -165,6 +167,72 @@ func FuzzFramerChunking(f *testing.F) {
 				if n := s.refs.Load(); n != 0 {
 					t.Fatalf("slab %d of %d has %d references left", i, len(slabs), n)
 				}
+			}
+		}
+	})
+}
+
+// FuzzFramerSkip: with a set of wanted commands, each framer cuts exactly
+// the wanted frames of what it cuts without one, and fails the same way.
+// cuts lays the stream out in chunks as FuzzFramerChunking does (in one slab).
+func FuzzFramerSkip(f *testing.F) {
+	seed := wire.AppendMessage(nil, fuzzMagic, &wire.Ping{Nonce: 7, HasNonce: true})
+	seed = wire.AppendMessage(seed, fuzzMagic, &wire.Raw{Cmd: wire.CmdBlock, Payload: make([]byte, 300)})
+	seed = wire.AppendMessage(seed, fuzzMagic, &wire.Verack{})
+	f.Add(seed, []byte{3, 40, 100, 7})
+	want, err := NewWants(wire.CmdPing, wire.CmdVerack, wire.CmdAddr)
+	if err != nil {
+		f.Fatal(err)
+	}
+	run := func(fr fuzzFramer, stream, cuts []byte) (cmds []string, payloads [][]byte, err error) {
+		slab := fuzzSlab(max(len(stream), 1))
+		copy(slab.B, stream)
+		for off, i := 0, 0; off < len(stream) && err == nil; i++ {
+			k := len(stream) - off
+			if i < len(cuts) {
+				k = min(k, 1+int(cuts[i]))
+			}
+			slab.Retain()
+			var b *Batch
+			b, err = fr.Push(Chunk{Slab: slab, Off: off, End: off + k})
+			off += k
+			if b != nil {
+				for _, f := range b.Frames {
+					cmds = append(cmds, f.CommandName())
+					payloads = append(payloads, bytes.Clone(f.Payload))
+				}
+				b.Release()
+			}
+		}
+		fr.Reset()
+		slab.Release()
+		if n := slab.refs.Load(); n != 0 {
+			return nil, nil, fmt.Errorf("slab has %d references left", n)
+		}
+		return cmds, payloads, err
+	}
+	f.Fuzz(func(t *testing.T, stream, cuts []byte) {
+		for _, mk := range []func(Options) fuzzFramer{
+			func(o Options) fuzzFramer { return NewFramer(o) },
+			func(o Options) fuzzFramer { return NewCopyFramer(o) },
+		} {
+			allCmds, allPayloads, allErr := run(mk(Options{Magic: fuzzMagic, Hint: new(ReadHint)}), stream, cuts)
+			cmds, payloads, err := run(mk(Options{Magic: fuzzMagic, Hint: new(ReadHint), Want: want}), stream, cuts)
+			var wantCmds []string
+			var wantPayloads [][]byte
+			for i, c := range allCmds {
+				var raw [wire.CommandSize]byte
+				copy(raw[:], c)
+				if want.Has(&raw) {
+					wantCmds = append(wantCmds, c)
+					wantPayloads = append(wantPayloads, allPayloads[i])
+				}
+			}
+			if !slices.Equal(cmds, wantCmds) || !slices.EqualFunc(payloads, wantPayloads, bytes.Equal) {
+				t.Fatalf("with Want: %v; without, filtered: %v", cmds, wantCmds)
+			}
+			if fmt.Sprint(err) != fmt.Sprint(allErr) {
+				t.Fatalf("with Want: error %v; without: %v", err, allErr)
 			}
 		}
 	})

@@ -105,6 +105,13 @@ type recorder struct {
 	decoded        []string
 	decodeFailed   []error
 	framesOut      [][]byte
+	skipped        []string
+}
+
+func (r *recorder) Skipped(h *wire.Header) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.skipped = append(r.skipped, h.CommandName())
 }
 
 func (r *recorder) FrameIn(f *wire.Frame) {

@@ -53,6 +53,11 @@ type Observer interface {
 	DecodeFailed(f *wire.Frame, err error)
 	// FrameOut is called by the writer for every frame it encodes.
 	FrameOut(cmd string, frame []byte)
+	// Skipped is called by the framer for every frame of a command the
+	// session does not want (Options.Want), which it skips as its bytes
+	// arrive without holding them: h is its header (the checksum is not
+	// checked), valid only during the call.
+	Skipped(h *wire.Header)
 }
 
 // NopObserver ignores everything.
@@ -63,6 +68,7 @@ func (NopObserver) ChecksumFailed(*wire.Frame)        {}
 func (NopObserver) Decoded(wire.Message)              {}
 func (NopObserver) DecodeFailed(*wire.Frame, error)   {}
 func (NopObserver) FrameOut(cmd string, frame []byte) {}
+func (NopObserver) Skipped(*wire.Header)              {}
 
 // Sender queues a message for the writer, blocking while the queue is full
 // (back-pressure) until ctx ends. The message must not be changed after it
@@ -78,6 +84,56 @@ type Handler interface {
 	// Handle is called by the dispatcher, one message at a time, in arrival
 	// order. m is valid only during the call. An error ends the connection.
 	Handle(ctx context.Context, m wire.Message, send Sender) error
+}
+
+// Wanter is implemented by a Handler that wants only some commands; the
+// pipeline makes Options.Want from it.
+type Wanter interface {
+	// Wants lists the commands the handler handles.
+	Wants() []string
+}
+
+// Wants is a set of commands a session wants delivered. Frames of the
+// others (and of commands wire does not know) are skipped by the framer as
+// their bytes arrive, so a peer streaming blocks that nobody reads costs no
+// memory. A nil *Wants wants everything.
+type Wants struct{ mask uint64 } // bit i: wire.KnownCommands[i]
+
+// NewWants returns the set of cmds, each a command of wire's table.
+func NewWants(cmds ...string) (*Wants, error) {
+	if len(wire.KnownCommands) > 64 {
+		panic("stages: Wants holds 64 commands; the table has more")
+	}
+	w := &Wants{}
+	for _, c := range cmds {
+		i, ok := wire.CommandIndex(c)
+		if !ok {
+			return nil, fmt.Errorf("stages: want %q: not a command of the wire table", c)
+		}
+		w.mask |= 1 << i
+	}
+	return w, nil
+}
+
+// Has reports whether the command of a header (12 NUL-padded bytes) is
+// wanted. It does not allocate.
+func (w *Wants) Has(raw *[wire.CommandSize]byte) bool {
+	if w == nil {
+		return true
+	}
+	i, ok := wire.CommandIndexOf(raw)
+	return ok && w.mask&(1<<i) != 0
+}
+
+// Commands lists the commands in the set, in the table's order.
+func (w *Wants) Commands() []string {
+	var out []string
+	for i, c := range wire.KnownCommands {
+		if w == nil || w.mask&(1<<i) != 0 {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // ReadHint lets the framer tell the reader how large a frame it is waiting
@@ -111,6 +167,9 @@ type Options struct {
 	Workers int
 	// WriteTimeout bounds each write (writers that support deadlines).
 	WriteTimeout time.Duration
+	// Want is the set of commands the session wants (nil: every one);
+	// the framer skips the frames of the others.
+	Want *Wants
 	// Budget bounds the receive buffers the connection holds (nil: no
 	// bound); BudgetWait is the longest the reader waits for room before
 	// the connection ends with ErrBudget (0: as long as ctx lasts).

@@ -196,6 +196,7 @@ func (t *decodeTally) DecodeFailed(f *wire.Frame, _ error) {
 
 func (*decodeTally) Decoded(wire.Message)    {}
 func (*decodeTally) FrameOut(string, []byte) {}
+func (*decodeTally) Skipped(*wire.Header)    {} // decode wants every command: nothing is skipped
 
 // Start returns at once: decode sends nothing.
 func (*decodeTally) Start(context.Context, stages.Sender) error { return nil }
