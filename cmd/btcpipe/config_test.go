@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -56,7 +57,7 @@ func TestDefaultsComeFromThePackages(t *testing.T) {
 		{"BACKOFF_MAX", c.BackoffMax, peer.DefaultBackoffMax},
 		{"MAX_ADDRS", c.MaxAddrs, peer.DefaultMaxAddrs},
 		{"READ_BUFFER", c.ReadBuffer, opts.ReadSize},
-		{"TRANSPORT", c.Transport, "v1"},
+		{"TRANSPORT", c.Transport, transports[0]},
 		{"FRAMER", c.Framer, ""}, // the transport's: the registry's default
 		{"VERIFIER", c.Verifier, ""},
 		{"CRAWL_CONCURRENCY", cc.Concurrency, crawler.DefaultConcurrency},
@@ -91,12 +92,12 @@ func TestHelpShowsThePackageDefaults(t *testing.T) {
 		"BTCPIPE_HANDSHAKE_TIMEOUT":       shortDuration(sess.HandshakeTimeout),
 		"BTCPIPE_PING_INTERVAL":           shortDuration(sess.PingInterval),
 		"BTCPIPE_DIAL_TIMEOUT":            shortDuration(peer.DefaultDialTimeout),
-		"BTCPIPE_CRAWL_CONCURRENCY":       "256",
+		"BTCPIPE_CRAWL_CONCURRENCY":       fmt.Sprint(crawler.DefaultConcurrency),
 		"BTCPIPE_CRAWL_QUIET":             shortDuration(crawler.DefaultQuiet),
-		"BTCPIPE_HEALTHCHECK_TIMEOUT":     "3s",
-		"BTCPIPE_TRANSPORT":               "v1",
-		"BTCPIPE_READ_BUFFER":             "65536",
-		"BTCPIPE_CRAWL_PROGRESS_INTERVAL": "5s",
+		"BTCPIPE_HEALTHCHECK_TIMEOUT":     shortDuration(defaultHealthcheckTimeout),
+		"BTCPIPE_TRANSPORT":               transports[0],
+		"BTCPIPE_READ_BUFFER":             fmt.Sprint(stages.Options{}.Defaults().ReadSize),
+		"BTCPIPE_CRAWL_PROGRESS_INTERVAL": shortDuration(defaultCrawlProgressInterval),
 	} {
 		if got := rows[key].def; got != want {
 			t.Errorf("help shows %s default %q, want %q", key, got, want)

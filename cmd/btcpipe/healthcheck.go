@@ -17,10 +17,13 @@ func init() {
 	register("healthcheck", "[readyz|healthz]",
 		"exit 0 if the running btcpipe's /readyz (default) or /healthz answers 200, else 1 (for a container HEALTHCHECK)",
 		func() healthcheckSettings {
-			return healthcheckSettings{Config: defaultConfig(), HealthcheckConfig: HealthcheckConfig{Timeout: 3 * time.Second}}
+			return healthcheckSettings{Config: defaultConfig(), HealthcheckConfig: HealthcheckConfig{Timeout: defaultHealthcheckTimeout}}
 		},
 		runHealthcheck)
 }
+
+// defaultHealthcheckTimeout is how long healthcheck waits by default.
+const defaultHealthcheckTimeout = 3 * time.Second
 
 // healthcheckSettings are what `btcpipe healthcheck` reads.
 type healthcheckSettings struct {
