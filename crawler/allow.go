@@ -111,9 +111,6 @@ func NewAllowlist(prefixes []netip.Prefix) Allowlist {
 	return Allowlist{prefixes: ps}
 }
 
-// Prefixes returns the allowlist's prefixes.
-func (a Allowlist) Prefixes() []netip.Prefix { return append([]netip.Prefix(nil), a.prefixes...) }
-
 // String joins the prefixes with commas.
 func (a Allowlist) String() string {
 	s := make([]string, len(a.prefixes))

@@ -1,6 +1,6 @@
 // Package crawler walks the Bitcoin network: starting from seed addresses
-// it connects to every address it learns, with the same pipeline and
-// peer.Session as btcpipe node, completes the version handshake, sends
+// it connects to every address it learns, through peer.Dialer.Connect as
+// btcpipe node does, completes the version handshake, sends
 // getaddr, collects the addr/addrv2 replies, records the node, queues every
 // newly learned address (each address once), and goes on until nothing new
 // is left. `btcpipe crawl` is its command.
@@ -68,4 +68,13 @@
 // had completed are recorded as reachable (ended "interrupted"); attempts
 // cut short before that are not recorded (Summary.Abandoned), nor are queued
 // addresses (Summary.Pending).
+//
+// # Source layout
+//
+// config.go (Config, its defaults, New), crawler.go (Crawler, Run),
+// frontier.go (the seen set, the queue, seeding and learning), visit.go
+// (dialling one node and recording its outcome), timers.go (the per-node
+// quiet, getaddr and address-cap timers), progress.go (Stats, progress
+// lines, the summary and the sink), and beside them allow.go, classify.go,
+// limit.go, record.go and sink.go.
 package crawler

@@ -43,7 +43,7 @@ func (m *Metrics) NodeHooks(next peer.NodeHooks) peer.NodeHooks {
 		}
 	}
 	h.Pong = func(rtt time.Duration) {
-		m.pingRTT.Observe(rtt.Seconds())
+		m.ObservePong(rtt)
 		if next.Pong != nil {
 			next.Pong(rtt)
 		}

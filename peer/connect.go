@@ -51,7 +51,8 @@ type Dialer struct {
 	// Timeout bounds each TCP connect; 0: no bound but ctx's.
 	Timeout time.Duration
 	// Nonces, shared by every session of a process, detects connections to
-	// ourselves; nil: a Dialer of its own.
+	// ourselves; nil: each session has its own, which detects only a
+	// connection that echoes the session's own version.
 	Nonces *Nonces
 }
 

@@ -868,19 +868,41 @@ func hostileDropped(t *testing.T, script func(ctx context.Context, c *fakepeer.C
 	})
 }
 
+// TestHostileAddrTooManyEntries: more than 1,000 addresses end the
+// connection, as Bitcoin Core disconnects (and discourages) such a peer:
+// refused at the header when the payload is longer than 1,000 entries can
+// be, or when the count says more than 1,000.
 func TestHostileAddrTooManyEntries(t *testing.T) {
 	tests := []struct {
 		name    string
 		payload []byte
+		stage   string
+		want    error
 	}{
-		{"1001 entries", hostileAddrPayload(1001, nil)},
-		{"2^32 entries claimed", wire.AppendVarInt(nil, 1<<32)},
+		{"1001 entries", hostileAddrPayload(1001, nil), stages.StageFramer, wire.ErrPayloadTooLarge},
+		{"2^32 entries claimed", wire.AppendVarInt(nil, 1<<32), stages.StageDispatcher, wire.ErrTooManyEntries},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			hostileDropped(t, func(ctx context.Context, c *fakepeer.Conn) error {
-				return c.SendFrame(ctx, wire.CmdAddr, tt.payload)
-			}, wire.CmdAddr, wire.ErrTooManyEntries, 2*hostileMiB)
+			hostileDrop(t, hostileDropCase{
+				script: func(ctx context.Context, c *fakepeer.Conn) error {
+					if err := hostileHandshake(ctx, c); err != nil {
+						return err
+					}
+					if err := c.SendFrame(ctx, wire.CmdAddr, tt.payload); err != nil {
+						return err
+					}
+					return hostileExpectClosed(ctx, c, 5*time.Second)
+				},
+				handshakeFirst: true,
+				stage:          tt.stage, cmd: wire.CmdAddr, want: tt.want,
+				allocBudget: 2 * hostileMiB, peakBudget: 1 * hostileMiB,
+				check: func(t *testing.T, h *hostileNode, _ hostileDisconnect) {
+					if got := h.node.Book.Len(); got != 0 {
+						t.Errorf("address book holds %d addresses from an addr over the limit", got)
+					}
+				},
+			})
 		})
 	}
 }

@@ -19,6 +19,13 @@ import (
 	"github.com/btcpipe/btcpipe/wire"
 )
 
+// Defaults of NodeConfig's zero fields (MaxAddrs: DefaultMaxAddrs).
+const (
+	DefaultDialTimeout = 10 * time.Second
+	DefaultBackoffMin  = time.Second
+	DefaultBackoffMax  = 5 * time.Minute
+)
+
 // NodeConfig configures a Node.
 type NodeConfig struct {
 	Session Config
@@ -30,9 +37,10 @@ type NodeConfig struct {
 	// Pipeline configures each connection's stages (peer, magic and
 	// observer are filled in per connection).
 	Pipeline pipeline.Config
-	// DialTimeout bounds each TCP connect.
+	// DialTimeout bounds each TCP connect (0: DefaultDialTimeout).
 	DialTimeout time.Duration
-	// BackoffMin and BackoffMax bound the wait between reconnects.
+	// BackoffMin and BackoffMax bound the wait between reconnects (0:
+	// DefaultBackoffMin, DefaultBackoffMax).
 	BackoffMin, BackoffMax time.Duration
 	// MaxAddrs bounds the book of unique addresses.
 	MaxAddrs int
@@ -75,13 +83,13 @@ type Node struct {
 // NewNode returns a node; Run starts it.
 func NewNode(cfg NodeConfig, log *logrus.Entry) *Node {
 	if cfg.DialTimeout <= 0 {
-		cfg.DialTimeout = 10 * time.Second
+		cfg.DialTimeout = DefaultDialTimeout
 	}
 	if cfg.BackoffMin <= 0 {
-		cfg.BackoffMin = time.Second
+		cfg.BackoffMin = DefaultBackoffMin
 	}
 	if cfg.BackoffMax <= 0 {
-		cfg.BackoffMax = 5 * time.Minute
+		cfg.BackoffMax = DefaultBackoffMax
 	}
 	return &Node{cfg: cfg, log: log, Book: NewAddrBook(cfg.MaxAddrs), Counters: new(pipeline.Counters)}
 }

@@ -232,24 +232,35 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	p.mu.Unlock()
 
 	err := chain(ctx, p.close,
-		func(ctx context.Context) error { return run(ctx, p.reader, nil, chunks) },
-		func(ctx context.Context) error { return run(ctx, p.framer, chunks, framed) },
-		func(ctx context.Context) error { return run(ctx, p.verifier, framed, verified) },
-		func(ctx context.Context) error { return p.session(ctx, verified, outbound) },
-		func(ctx context.Context) error { return run(ctx, p.writer, outbound, nil) },
+		stage(p.reader, nil, chunks),
+		stage(p.framer, chunks, framed),
+		stage(p.verifier, framed, verified),
+		link{run: func(ctx context.Context) error { return p.session(ctx, verified, outbound) }, done: func() { close(outbound) }},
+		stage(p.writer, outbound, nil),
 	)
 	p.close() // returns only once the connection is closed
 	drain(chunks, framed, verified)
 	return err
 }
 
-// run runs one stage and closes its output when it returns: the one place
-// a channel between stages is closed.
-func run[In, Out any](ctx context.Context, s Stage[In, Out], in <-chan In, out chan<- Out) error {
-	if out != nil {
-		defer close(out)
+// link is one stage as chain runs it: run is the stage, done closes its
+// output once it has returned.
+type link struct {
+	run  func(context.Context) error
+	done func()
+}
+
+// stage is the link of s reading in and sending to out: the one place a
+// channel between stages is closed.
+func stage[In, Out any](s Stage[In, Out], in <-chan In, out chan<- Out) link {
+	return link{
+		run: func(ctx context.Context) error { return s.Run(ctx, in, out) },
+		done: func() {
+			if out != nil {
+				close(out)
+			}
+		},
 	}
-	return s.Run(ctx, in, out)
 }
 
 // chain runs the stages, in stream order, under an errgroup, each with a
@@ -263,7 +274,7 @@ func run[In, Out any](ctx context.Context, s Stage[In, Out], in <-chan In, out c
 // middle of a frame is reported as the reset, not as the frame it cut
 // short; a peer refused by the session is reported as the refusal, not as
 // the writer's failure on the connection closed after it — or ctx.Err().
-func chain(ctx context.Context, stopSource func(), links ...func(context.Context) error) error {
+func chain(ctx context.Context, stopSource func(), links ...link) error {
 	ctxs := make([]context.Context, len(links))
 	cancels := make([]context.CancelFunc, len(links))
 	parent := ctx
@@ -276,9 +287,21 @@ func chain(ctx context.Context, stopSource func(), links ...func(context.Context
 	defer stop()
 	errs := make([]error, len(links))
 	var g errgroup.Group // no shared context: each stage has its own
-	for i, link := range links {
+	for i, l := range links {
 		g.Go(func() error {
-			if errs[i] = link(ctxs[i]); errs[i] != nil {
+			err := l.run(ctxs[i])
+			// A cause, judged before the output closes (after it, the
+			// stages downstream may fail and stop this one's context).
+			// The error of a stage that was stopped (its context had
+			// ended) is a consequence of what stopped it: a framer whose
+			// input closed mid-frame because the session refused the
+			// peer did not fail on its own.
+			cause := err != nil && ctxs[i].Err() == nil
+			if cause {
+				errs[i] = err
+			}
+			l.done()
+			if cause {
 				cancels[i]()
 			}
 			return nil
@@ -286,7 +309,7 @@ func chain(ctx context.Context, stopSource func(), links ...func(context.Context
 	}
 	g.Wait()
 	for _, err := range errs {
-		if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		if err != nil {
 			return err
 		}
 	}
@@ -294,11 +317,10 @@ func chain(ctx context.Context, stopSource func(), links ...func(context.Context
 }
 
 // session runs the dispatcher and, beside it, the handler's Start: the two
-// senders of the outbound queue, which it owns and closes once both have
-// returned. Start ends when the dispatcher does (the input ended); an error
+// senders of the outbound queue, which closes (chain's link.done) once
+// session has returned, that is once both have. Start ends when the dispatcher does (the input ended); an error
 // of either ends the other.
 func (p *Pipeline) session(ctx context.Context, in <-chan *stages.Batch, out chan<- wire.Message) error {
-	defer close(out)
 	g, gctx := errgroup.WithContext(ctx)
 	startCtx, endStart := context.WithCancel(gctx)
 	defer endStart()

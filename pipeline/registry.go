@@ -384,3 +384,22 @@ func describe[S any](r *Registry[Impl[S]]) func(string) (string, string) {
 		return im.Wire, im.Doc
 	}
 }
+
+// Names is the name of each stage a Config selects, defaults filled in: for
+// logs and listings.
+type Names struct {
+	Transport, Reader, Framer, Verifier, Dispatcher, Writer string
+}
+
+// Names returns the stages cfg selects (names that do not resolve are
+// returned as given; Validate reports them).
+func (cfg Config) Names() Names {
+	n := Names{Transport: or(cfg.Transport, DefaultTransportName)}
+	t, _ := cfg.stages().Transports.Get(n.Transport)
+	n.Reader = or(cfg.Reader, DefaultReader)
+	n.Framer = or(cfg.Framer, t.Framer)
+	n.Verifier = or(cfg.Verifier, t.Verifier)
+	n.Dispatcher = or(cfg.Dispatcher, DefaultDispatcher)
+	n.Writer = or(cfg.Writer, t.Writer)
+	return n
+}

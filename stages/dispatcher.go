@@ -54,7 +54,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, b *Batch, sender Sender) erro
 		m, err := d.dec.Decode(cmd, f.Payload)
 		if err != nil {
 			d.Opts.Observer.DecodeFailed(f, err)
-			if d.Opts.FatalDecode(cmd) {
+			if d.Opts.FatalDecode(cmd, err) {
 				return d.Opts.errorf(StageDispatcher, cmd, err)
 			}
 			continue

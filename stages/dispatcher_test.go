@@ -114,17 +114,20 @@ func TestDispatcherMalformedPayloads(t *testing.T) {
 	tests := []struct {
 		name        string
 		stream      []byte
-		fatalDecode func(string) bool // nil: the default (version, verack)
-		wantCmds    []string          // what the handler sees
-		wantErr     error             // nil: the connection stays up
+		fatalDecode func(string, error) bool // nil: the default (version, verack, lists over their limit)
+		wantCmds    []string                 // what the handler sees
+		wantErr     error                    // nil: the connection stays up
 		wantCmd     string
 	}{
 		{name: "addr count larger than its entries", stream: append(frame("addr", []byte{2, 1, 2, 3}), ping...),
 			wantCmds: []string{"ping"}},
 		{name: "addr with trailing bytes", stream: append(frame("addr", append(encode(&wire.Addr{})[24:], 0)), ping...),
 			wantCmds: []string{"ping"}},
+		// Over the entry limit: Bitcoin Core disconnects, and so do we.
 		{name: "addrv2 over the entry limit", stream: append(frame("addrv2", []byte{0xfd, 0xe9, 0x03}), ping...),
-			wantCmds: []string{"ping"}},
+			wantErr: wire.ErrTooManyEntries, wantCmd: "addrv2"},
+		{name: "over the limit, not fatal when the caller says so", stream: append(frame("addrv2", []byte{0xfd, 0xe9, 0x03}), ping...),
+			fatalDecode: func(string, error) bool { return false }, wantCmds: []string{"ping"}},
 		{name: "ping of 3 bytes", stream: append(frame("ping", []byte{1, 2, 3}), ping...),
 			wantCmds: []string{"ping"}},
 		{name: "truncated version", stream: append(frame("version", []byte{0x80, 0x11, 0x01, 0x00, 1, 2}), ping...),
@@ -133,7 +136,7 @@ func TestDispatcherMalformedPayloads(t *testing.T) {
 		{name: "version with trailing bytes", stream: append(frame("version", append((&wire.Version{Protocol: 70016, UserAgent: "/x/"}).AppendPayload(nil), 0xff)), ping...),
 			wantErr: wire.ErrTrailingBytes, wantCmd: "version"},
 		{name: "every decode fatal", stream: append(frame("addr", []byte{2}), ping...),
-			fatalDecode: func(string) bool { return true }, wantErr: wire.ErrTruncated, wantCmd: "addr"},
+			fatalDecode: func(string, error) bool { return true }, wantErr: wire.ErrTruncated, wantCmd: "addr"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package stages
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -176,9 +177,17 @@ type Options struct {
 	Budget     *Budget
 	BudgetWait time.Duration
 	// FatalDecode reports whether a payload of cmd that does not decode
-	// ends the connection (by default, version and verack do); other
-	// malformed messages are dropped and reported, as Bitcoin Core does.
-	FatalDecode func(cmd string) bool
+	// (with err) ends the connection; other malformed messages are dropped
+	// and reported. By default, as Bitcoin Core: a version or verack that
+	// does not decode (the handshake cannot go on), and a list over its
+	// limit in any message (Core disconnects and discourages a peer that
+	// sends more than 1,000 addresses or 50,000 inventory entries).
+	FatalDecode func(cmd string, err error) bool
+}
+
+// DefaultFatalDecode is Options.FatalDecode's default.
+func DefaultFatalDecode(cmd string, err error) bool {
+	return cmd == wire.CmdVersion || cmd == wire.CmdVerack || errors.Is(err, wire.ErrTooManyEntries)
 }
 
 // Defaults fills unset options.
@@ -196,7 +205,7 @@ func (o Options) Defaults() Options {
 		o.WriteTimeout = 30 * time.Second
 	}
 	if o.FatalDecode == nil {
-		o.FatalDecode = func(cmd string) bool { return cmd == wire.CmdVersion || cmd == wire.CmdVerack }
+		o.FatalDecode = DefaultFatalDecode
 	}
 	return o
 }

@@ -71,6 +71,9 @@ func TestBadConfigExitsTwoWithOneLine(t *testing.T) {
 		{"verifier", "BTCPIPE_VERIFIER=quantum", "BTCPIPE_VERIFIER"},
 		{"queue", "BTCPIPE_QUEUE_DEPTH=0", "BTCPIPE_QUEUE_DEPTH"},
 		{"negative timeout", "BTCPIPE_HANDSHAKE_TIMEOUT=-1s", "BTCPIPE_HANDSHAKE_TIMEOUT"},
+		{"read buffer", "BTCPIPE_READ_BUFFER=1024", "BTCPIPE_READ_BUFFER"},
+		{"transport", "BTCPIPE_TRANSPORT=v9", "BTCPIPE_TRANSPORT"},
+		{"writer", "BTCPIPE_WRITER=fast", "BTCPIPE_WRITER"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command(bin, "node")

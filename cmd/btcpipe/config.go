@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
+	"runtime"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -13,51 +15,98 @@ import (
 
 	"github.com/btcpipe/btcpipe/internal/hostport"
 	"github.com/btcpipe/btcpipe/internal/version"
+	"github.com/btcpipe/btcpipe/peer"
 	"github.com/btcpipe/btcpipe/pipeline"
+	"github.com/btcpipe/btcpipe/stages"
 	"github.com/btcpipe/btcpipe/wire"
 )
 
 // envPrefix is the prefix of every setting: BTCPIPE_NETWORK and so on.
 const envPrefix = "BTCPIPE"
 
-// Config is every setting btcpipe reads. It comes only from the environment.
+// Config is the settings every command shares. Defaults are not written
+// here: defaultConfig takes them from the packages that own them, and help
+// prints them from there.
 type Config struct {
-	Network   string `envconfig:"NETWORK" default:"mainnet" desc:"network: mainnet, testnet3, testnet4, signet, regtest or simnet"`
+	Network   string `envconfig:"NETWORK" desc:"network: mainnet, testnet3, testnet4, signet, regtest or simnet"`
 	Peer      string `envconfig:"PEER" desc:"peer to connect to: host:port, [IPv6]:port or a host name; empty: one address from the network's DNS seeds (regtest: 127.0.0.1:18444)"`
-	LogLevel  string `envconfig:"LOG_LEVEL" default:"info" desc:"log level: trace, debug (hex dumps of every message), info, warn, error"`
-	LogFormat string `envconfig:"LOG_FORMAT" default:"text" desc:"log format: text (coloured on a terminal) or json (one event per line)"`
-	UserAgent string `envconfig:"USER_AGENT" desc:"user agent sent in version; empty: /btcpipe:VERSION/"`
+	LogLevel  string `envconfig:"LOG_LEVEL" desc:"log level: trace, debug (hex dumps of every message), info, warn, error"`
+	LogFormat string `envconfig:"LOG_FORMAT" desc:"log format: text (coloured on a terminal) or json (one event per line)"`
+	UserAgent string `envconfig:"USER_AGENT" desc:"user agent sent in version"`
 
-	MinProtocol      int32         `envconfig:"MIN_PROTOCOL" default:"70001" desc:"oldest peer protocol version accepted"`
-	SendAddrV2       bool          `envconfig:"SEND_ADDRV2" default:"true" desc:"ask peers for addrv2 (BIP155) instead of addr"`
-	HandshakeTimeout time.Duration `envconfig:"HANDSHAKE_TIMEOUT" default:"30s" desc:"time allowed for the version handshake"`
-	PingInterval     time.Duration `envconfig:"PING_INTERVAL" default:"2m" desc:"how often to ping the peer"`
-	PingTimeout      time.Duration `envconfig:"PING_TIMEOUT" default:"20m" desc:"disconnect when a ping is not answered within this"`
-	DialTimeout      time.Duration `envconfig:"DIAL_TIMEOUT" default:"10s" desc:"TCP connect timeout"`
-	WriteTimeout     time.Duration `envconfig:"WRITE_TIMEOUT" default:"30s" desc:"deadline of each write to the peer"`
-	BackoffMin       time.Duration `envconfig:"BACKOFF_MIN" default:"1s" desc:"first wait before reconnecting (doubles after each failure)"`
-	BackoffMax       time.Duration `envconfig:"BACKOFF_MAX" default:"5m" desc:"longest wait before reconnecting"`
-	MaxAddrs         int           `envconfig:"MAX_ADDRS" default:"100000" desc:"most unique peer addresses kept in memory"`
+	MinProtocol      int32         `envconfig:"MIN_PROTOCOL" desc:"oldest peer protocol version accepted"`
+	SendAddrV2       bool          `envconfig:"SEND_ADDRV2" desc:"ask peers for addrv2 (BIP155) instead of addr"`
+	HandshakeTimeout time.Duration `envconfig:"HANDSHAKE_TIMEOUT" desc:"time allowed for the version handshake"`
+	PingInterval     time.Duration `envconfig:"PING_INTERVAL" desc:"how often to ping the peer"`
+	PingTimeout      time.Duration `envconfig:"PING_TIMEOUT" desc:"disconnect when a ping is not answered within this"`
+	DialTimeout      time.Duration `envconfig:"DIAL_TIMEOUT" desc:"TCP connect timeout"`
+	WriteTimeout     time.Duration `envconfig:"WRITE_TIMEOUT" desc:"deadline of each write to the peer"`
+	BackoffMin       time.Duration `envconfig:"BACKOFF_MIN" desc:"first wait before reconnecting (doubles after each failure)"`
+	BackoffMax       time.Duration `envconfig:"BACKOFF_MAX" desc:"longest wait before reconnecting"`
+	MaxAddrs         int           `envconfig:"MAX_ADDRS" desc:"most unique peer addresses kept in memory"`
 
-	QueueDepth int    `envconfig:"QUEUE_DEPTH" default:"16" desc:"capacity of each channel between stages"`
-	Framer     string `envconfig:"FRAMER" default:"slab" desc:"framer stage implementation"`
-	Verifier   string `envconfig:"VERIFIER" default:"sequential" desc:"checksum verifier stage: sequential or parallel"`
-	Workers    int    `envconfig:"WORKERS" default:"0" desc:"parallel verifier workers; 0: one per CPU"`
-	ReadBuffer int    `envconfig:"READ_BUFFER" default:"65536" desc:"reader's base buffer size in bytes"`
+	QueueDepth int `envconfig:"QUEUE_DEPTH" desc:"capacity of each channel between stages"`
+	// The stages (see the README's "Swapping a stage"): a transport names
+	// the stages that depend on the wire format; each BTCPIPE_<STAGE>
+	// overrides one.
+	Transport  string `envconfig:"TRANSPORT" desc:"transport: the stages that depend on the wire format, as one bundle"`
+	Reader     string `envconfig:"READER" desc:"reader stage; empty: the transport's"`
+	Framer     string `envconfig:"FRAMER" desc:"framer stage; empty: the transport's"`
+	Verifier   string `envconfig:"VERIFIER" desc:"checksum verifier stage; empty: the transport's"`
+	Dispatcher string `envconfig:"DISPATCHER" desc:"dispatcher stage; empty: the default"`
+	Writer     string `envconfig:"WRITER" desc:"writer stage; empty: the transport's"`
+	Workers    int    `envconfig:"WORKERS" desc:"parallel verifier workers; 0: one per CPU"`
+	ReadBuffer int    `envconfig:"READ_BUFFER" desc:"bytes the reader reads into at once (64 KiB to 8 MiB, rounded up to a power of two; it grows to 8 times the largest frame seen)"`
 	Record     string `envconfig:"RECORD" desc:"file to append the raw inbound byte stream to (for btcpipe decode)"`
 }
 
-// loadConfig reads the environment and checks every value.
-func loadConfig() (Config, error) {
-	var c Config
-	if err := envconfig.Process(envPrefix, &c); err != nil {
+// defaultConfig returns the shared settings at their defaults, each taken
+// from the package that owns it.
+func defaultConfig() Config {
+	s := peer.DefaultConfig(&wire.Mainnet)
+	o := stages.Options{}.Defaults()
+	return Config{
+		Network:          wire.Mainnet.Name,
+		LogLevel:         logrus.InfoLevel.String(),
+		LogFormat:        "text",
+		UserAgent:        s.UserAgent,
+		MinProtocol:      s.MinProtocol,
+		SendAddrV2:       s.SendAddrV2,
+		HandshakeTimeout: s.HandshakeTimeout,
+		PingInterval:     s.PingInterval,
+		PingTimeout:      s.PingTimeout,
+		DialTimeout:      peer.DefaultDialTimeout,
+		WriteTimeout:     o.WriteTimeout,
+		BackoffMin:       peer.DefaultBackoffMin,
+		BackoffMax:       peer.DefaultBackoffMax,
+		MaxAddrs:         peer.DefaultMaxAddrs,
+		QueueDepth:       pipeline.DefaultQueueDepth,
+		Transport:        pipeline.DefaultTransportName,
+		ReadBuffer:       stages.MinSlab,
+	}
+}
+
+// shared returns c (every command's settings embed a Config).
+func (c *Config) shared() *Config { return c }
+
+// settings is one command's settings: a Config embedded and the command's
+// own sections, loaded together from the environment, fresh for each run.
+type settings interface {
+	shared() *Config
+	validate() error
+}
+
+// load fills s (holding its defaults) from the environment and checks
+// every value. A variable that is not set leaves its default.
+func load(s settings) error {
+	if err := envconfig.Process(envPrefix, s); err != nil {
 		var pe *envconfig.ParseError
 		if errors.As(err, &pe) {
-			return c, fmt.Errorf("%s=%q: %v", pe.KeyName, pe.Value, pe.Err)
+			return fmt.Errorf("%s=%q: %v", pe.KeyName, pe.Value, pe.Err)
 		}
-		return c, err
+		return err
 	}
-	return c, c.validate()
+	return s.validate()
 }
 
 func (c *Config) validate() error {
@@ -103,8 +152,8 @@ func (c *Config) validate() error {
 	if c.Workers < 0 || c.Workers > 1024 {
 		return bad("WORKERS", "must be 0 to 1024, not %d", c.Workers)
 	}
-	if c.ReadBuffer < 1024 || c.ReadBuffer > 8<<20 {
-		return bad("READ_BUFFER", "must be 1024 to 8388608 bytes, not %d", c.ReadBuffer)
+	if c.ReadBuffer < stages.MinSlab || c.ReadBuffer > stages.MaxSlab {
+		return bad("READ_BUFFER", "must be %d to %d bytes, not %d", stages.MinSlab, stages.MaxSlab, c.ReadBuffer)
 	}
 	if c.MaxAddrs < 1 {
 		return bad("MAX_ADDRS", "must be at least 1")
@@ -112,18 +161,78 @@ func (c *Config) validate() error {
 	if c.MinProtocol < 0 {
 		return bad("MIN_PROTOCOL", "must not be negative")
 	}
-	if _, err := pipeline.DefaultStages.Framers.Get(c.Framer); err != nil {
-		return bad("FRAMER", "%v", err)
+	// Each stage variable names one entry of its registry; then the
+	// combination must fit (a v1 framer under a v2 writer does not).
+	st := pipeline.DefaultStages
+	for _, v := range []struct {
+		key, name string
+		get       func(string) error
+	}{
+		{"TRANSPORT", c.Transport, func(n string) error { _, err := st.Transports.Get(n); return err }},
+		{"READER", c.Reader, func(n string) error { _, err := st.Readers.Get(n); return err }},
+		{"FRAMER", c.Framer, func(n string) error { _, err := st.Framers.Get(n); return err }},
+		{"VERIFIER", c.Verifier, func(n string) error { _, err := st.Verifiers.Get(n); return err }},
+		{"DISPATCHER", c.Dispatcher, func(n string) error { _, err := st.Dispatchers.Get(n); return err }},
+		{"WRITER", c.Writer, func(n string) error { _, err := st.Writers.Get(n); return err }},
+	} {
+		if v.name != "" {
+			if err := v.get(v.name); err != nil {
+				return bad(v.key, "%v", err)
+			}
+		}
 	}
-	if _, err := pipeline.DefaultStages.Verifiers.Get(c.Verifier); err != nil {
-		return bad("VERIFIER", "%v", err)
+	if err := pipelineConfig(c).Validate(); err != nil {
+		return bad("TRANSPORT", "%v", strings.TrimPrefix(err.Error(), "pipeline: "))
 	}
 	return nil
 }
 
-// printUsage writes every variable with its default and meaning.
+// pipelineConfig is the pipeline configuration of c's stage settings.
+func pipelineConfig(c *Config) pipeline.Config {
+	return pipeline.Config{
+		Options:    stagesOptions(c),
+		QueueDepth: c.QueueDepth,
+		Transport:  c.Transport,
+		Reader:     c.Reader,
+		Framer:     c.Framer,
+		Verifier:   c.Verifier,
+		Dispatcher: c.Dispatcher,
+		Writer:     c.Writer,
+	}
+}
+
+// stagesOptions is the stages' options of c.
+func stagesOptions(c *Config) stages.Options {
+	workers := c.Workers
+	if workers == 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	return stages.Options{ReadSize: c.ReadBuffer, Workers: workers, WriteTimeout: c.WriteTimeout}
+}
+
+// stageNames lists, for help, the names each stage variable accepts and
+// which is the default (from the registries: a stage registered at start
+// shows up here).
+func stageNames() map[string]string {
+	out := map[string]string{}
+	for _, k := range pipeline.DefaultStages.Catalog() {
+		var names []string
+		def := ""
+		for _, e := range k.Entries {
+			names = append(names, e.Name)
+			if e.Default {
+				def = e.Name
+			}
+		}
+		out[strings.ToUpper(k.Kind)] = "have " + strings.Join(names, ", ") + "; default " + def
+	}
+	return out
+}
+
+// printUsage writes the commands, then every variable with its default
+// (from the settings' defaults, so from the packages that own them) and
+// meaning.
 func printUsage(w io.Writer) {
-	var c Config
 	fmt.Fprintf(w, "btcpipe %s: a Bitcoin P2P node built as a pipeline of goroutine stages.\n\n", version.Version)
 	fmt.Fprintln(w, "Usage:")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -132,30 +241,93 @@ func printUsage(w io.Writer) {
 	}
 	fmt.Fprintf(tw, "  btcpipe help\tthis text\n")
 	tw.Flush()
-	fmt.Fprint(w, "\nEvery setting is an environment variable:\n\n")
+	fmt.Fprint(w, "\nEvery setting is an environment variable (empty DEFAULT: unset):\n\n")
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "VARIABLE\tTYPE\tDEFAULT\tMEANING")
-	const row = "{{range .}}{{usage_key .}}\t{{usage_type .}}\t{{usage_default .}}\t{{usage_description .}}\n{{end}}"
-	_ = envconfig.Usagef(envPrefix, &c, tw, row)
+	names := stageNames()
+	seen := map[string]bool{}
 	for _, cmd := range commands {
-		if cmd.config != nil {
-			_ = envconfig.Usagef(envPrefix, cmd.config, tw, row)
+		for _, r := range usageRows(cmd.settings()) {
+			if seen[r.key] {
+				continue
+			}
+			seen[r.key] = true
+			desc := r.desc
+			if n, ok := names[strings.TrimPrefix(r.key, envPrefix+"_")]; ok {
+				desc += " (" + n + ")"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.key, r.typ, r.def, desc)
 		}
 	}
 	tw.Flush()
 }
 
-// loadSection fills a command's own settings from the environment.
-func loadSection(spec any) error {
-	if err := envconfig.Process(envPrefix, spec); err != nil {
-		var pe *envconfig.ParseError
-		if errors.As(err, &pe) {
-			return fmt.Errorf("%s=%q: %v", pe.KeyName, pe.Value, pe.Err)
+// usageRow is one variable in help.
+type usageRow struct{ key, typ, def, desc string }
+
+// usageRows lists the variables of spec (a pointer to a settings struct,
+// holding its defaults), embedded structs included, in field order.
+func usageRows(spec any) []usageRow {
+	var rows []usageRow
+	var walk func(v reflect.Value)
+	walk = func(v reflect.Value) {
+		t := v.Type()
+		for i := range t.NumField() {
+			f, fv := t.Field(i), v.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			if f.Anonymous && f.Type.Kind() == reflect.Struct {
+				walk(fv)
+				continue
+			}
+			key := f.Tag.Get("envconfig")
+			if key == "" {
+				continue
+			}
+			rows = append(rows, usageRow{key: envPrefix + "_" + key, typ: usageType(f.Type), def: usageDefault(fv), desc: f.Tag.Get("desc")})
 		}
-		return err
 	}
-	if v, ok := spec.(interface{ validate() error }); ok {
-		return v.validate()
+	walk(reflect.ValueOf(spec).Elem())
+	return rows
+}
+
+func usageType(t reflect.Type) string {
+	switch {
+	case t == reflect.TypeFor[time.Duration]():
+		return "Duration"
+	case t.Kind() == reflect.Slice:
+		return "List"
+	case t.Kind() == reflect.Bool:
+		return "Bool"
+	case t.Kind() == reflect.String:
+		return "String"
+	case t.Kind() == reflect.Float64:
+		return "Number"
+	default:
+		return "Integer"
 	}
-	return nil
+}
+
+func usageDefault(v reflect.Value) string {
+	switch x := v.Interface().(type) {
+	case time.Duration:
+		return shortDuration(x)
+	case []string:
+		return strings.Join(x, ",")
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+// shortDuration writes d as 2m rather than 2m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

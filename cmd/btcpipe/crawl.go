@@ -14,42 +14,79 @@ import (
 	"github.com/btcpipe/btcpipe/crawler"
 	"github.com/btcpipe/btcpipe/internal/hostport"
 	"github.com/btcpipe/btcpipe/internal/version"
-	"github.com/btcpipe/btcpipe/pipeline"
 	"github.com/btcpipe/btcpipe/wire"
 )
 
-// crawlConfig is what `btcpipe crawl` reads besides the shared settings
+// CrawlConfig is what `btcpipe crawl` reads besides the shared settings
 // (BTCPIPE_NETWORK, BTCPIPE_USER_AGENT, BTCPIPE_MIN_PROTOCOL,
-// BTCPIPE_SEND_ADDRV2, the stage settings and the log settings).
-type crawlConfig struct {
+// BTCPIPE_SEND_ADDRV2, the stage settings and the log settings) and the
+// metrics address. Its defaults are the crawler's (defaultCrawlConfig).
+type CrawlConfig struct {
 	Seeds            []string      `envconfig:"SEEDS" desc:"crawl: where to start, comma-separated host:port, [IPv6]:port, addresses or host names; empty: the network's DNS seeds (regtest, simnet: 127.0.0.1)"`
-	Concurrency      int           `envconfig:"CRAWL_CONCURRENCY" default:"256" desc:"crawl: most connections open at once"`
+	Concurrency      int           `envconfig:"CRAWL_CONCURRENCY" desc:"crawl: most connections open at once"`
 	Allow            []string      `envconfig:"CRAWL_ALLOW" desc:"crawl: comma-separated CIDR prefixes that may be dialled; empty: public addresses (mainnet, testnets, signet) or loopback (regtest, simnet); bogons only when named"`
 	Out              string        `envconfig:"CRAWL_OUT" desc:"crawl: file to append the JSON lines to; empty: stdout, and the log goes to stderr"`
-	DialRate         float64       `envconfig:"CRAWL_DIAL_RATE" default:"100" desc:"crawl: most new connections per second; 0: no cap"`
-	ConnectTimeout   time.Duration `envconfig:"CRAWL_CONNECT_TIMEOUT" default:"5s" desc:"crawl: TCP connect timeout"`
-	HandshakeTimeout time.Duration `envconfig:"CRAWL_HANDSHAKE_TIMEOUT" default:"10s" desc:"crawl: version handshake timeout"`
-	GetAddrTimeout   time.Duration `envconfig:"CRAWL_GETADDR_TIMEOUT" default:"30s" desc:"crawl: longest wait for addresses after the handshake"`
-	Quiet            time.Duration `envconfig:"CRAWL_QUIET" default:"2s" desc:"crawl: end a node's session this long after its last addr message"`
-	MaxNodes         int           `envconfig:"CRAWL_MAX_NODES" default:"200000" desc:"crawl: most unique addresses kept (a memory cap); later ones are counted, not recorded"`
-	ProgressInterval time.Duration `envconfig:"CRAWL_PROGRESS_INTERVAL" default:"5s" desc:"crawl: how often to log a progress line; 0: never"`
+	DialRate         float64       `envconfig:"CRAWL_DIAL_RATE" desc:"crawl: most new connections per second; 0: no cap"`
+	ConnectTimeout   time.Duration `envconfig:"CRAWL_CONNECT_TIMEOUT" desc:"crawl: TCP connect timeout"`
+	HandshakeTimeout time.Duration `envconfig:"CRAWL_HANDSHAKE_TIMEOUT" desc:"crawl: version handshake timeout"`
+	GetAddrTimeout   time.Duration `envconfig:"CRAWL_GETADDR_TIMEOUT" desc:"crawl: longest wait for addresses after the handshake"`
+	Quiet            time.Duration `envconfig:"CRAWL_QUIET" desc:"crawl: end a node's session this long after its last addr message"`
+	MaxNodes         int           `envconfig:"CRAWL_MAX_NODES" desc:"crawl: most unique addresses kept (a memory cap); later ones are counted, not recorded"`
+	ProgressInterval time.Duration `envconfig:"CRAWL_PROGRESS_INTERVAL" desc:"crawl: how often to log a progress line; 0: never"`
 	Report           string        `envconfig:"CRAWL_REPORT" desc:"crawl: file to write a self-contained HTML report to when the crawl ends; empty: none"`
 
 	allow []netip.Prefix // parsed Allow
 }
 
-var crawlCfg crawlConfig
+// Defaults of the crawl command that are its own, not the crawler's: the
+// crawler leaves dials uncapped and logs no progress unless told.
+const (
+	defaultCrawlDialRate         = 100
+	defaultCrawlProgressInterval = 5 * time.Second
+)
 
-func init() {
-	register(&command{
-		name:    "crawl",
-		summary: "walk the network from the seeds: one JSON line per node, then a summary line",
-		config:  &crawlCfg,
-		run:     runCrawl,
-	})
+// defaultCrawlConfig returns the crawl settings at their defaults: the
+// crawler package's.
+func defaultCrawlConfig() CrawlConfig {
+	return CrawlConfig{
+		Concurrency:      crawler.DefaultConcurrency,
+		DialRate:         defaultCrawlDialRate,
+		ConnectTimeout:   crawler.DefaultConnectTimeout,
+		HandshakeTimeout: crawler.DefaultHandshakeTimeout,
+		GetAddrTimeout:   crawler.DefaultGetAddrTimeout,
+		Quiet:            crawler.DefaultQuiet,
+		MaxNodes:         crawler.DefaultMaxNodes,
+		ProgressInterval: defaultCrawlProgressInterval,
+	}
 }
 
-func (c *crawlConfig) validate() error {
+// crawlSettings are what `btcpipe crawl` reads.
+type crawlSettings struct {
+	Config
+	CrawlConfig
+	MetricsConfig
+}
+
+func (s *crawlSettings) validate() error {
+	for _, v := range []func() error{s.Config.validate, s.CrawlConfig.validate, s.MetricsConfig.validate} {
+		if err := v(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func defaultCrawlSettings() crawlSettings {
+	return crawlSettings{Config: defaultConfig(), CrawlConfig: defaultCrawlConfig()}
+}
+
+func init() {
+	register("crawl", "",
+		"walk the network from the seeds: one JSON line per node, then a summary line",
+		defaultCrawlSettings, runCrawl)
+}
+
+func (c *CrawlConfig) validate() error {
 	bad := func(key, format string, args ...any) error {
 		return fmt.Errorf("%s_%s: %s", envPrefix, key, fmt.Sprintf(format, args...))
 	}
@@ -98,18 +135,18 @@ func (c *crawlConfig) validate() error {
 // nothing but JSON lines. A first SIGTERM or SIGINT stops the crawl: the
 // connections under way end, the summary line (interrupted: true) is
 // written and btcpipe exits 0.
-func runCrawl(ctx context.Context, e *env, args []string) int {
+func runCrawl(ctx context.Context, e *env, s *crawlSettings, args []string) int {
 	if len(args) > 0 {
 		fmt.Fprintf(e.stderr, "btcpipe: crawl takes no arguments (settings come from BTCPIPE_* variables; see btcpipe help)\n")
 		return exitUsage
 	}
-	return crawl(ctx, e, &crawlCfg, nil)
+	return crawl(ctx, e, s, nil)
 }
 
-// crawl runs a crawl with cc; dial, if set, replaces the network dialer
+// crawl runs a crawl with s; dial, if set, replaces the network dialer
 // (for tests).
-func crawl(ctx context.Context, e *env, cc *crawlConfig, dial func(context.Context, netip.AddrPort) (net.Conn, error)) int {
-	cfg, log := e.cfg, e.log
+func crawl(ctx context.Context, e *env, s *crawlSettings, dial func(context.Context, netip.AddrPort) (net.Conn, error)) int {
+	cfg, cc, log := &s.Config, &s.CrawlConfig, e.log
 	var out io.Writer = e.stdout
 	if cc.Out != "" {
 		f, ok := openAppend(cc.Out, "CRAWL_OUT", log)
@@ -119,29 +156,26 @@ func crawl(ctx context.Context, e *env, cc *crawlConfig, dial func(context.Conte
 		defer f.Close()
 		out = f
 	} else {
-		log = newLogger(cfg, e.stderr) // stdout carries only JSON lines
+		log = newLogger(*cfg, e.stderr) // stdout carries only JSON lines
 	}
 
 	network, _ := wire.NetworkByName(cfg.Network) // validated
-	s := sessionConfig(cfg)
+	sess := sessionConfig(cfg)
 	allow := cc.allow
 	if allow == nil {
 		allow = crawler.DefaultAllow(network)
 	}
-	extras, err := startCrawlExtras(ctx, log, network.Name, cc.Report)
+	extras, err := startCrawlExtras(ctx, log, s.MetricsConfig, network.Name, cc.Report)
 	if err != nil {
 		log.WithError(err).Error("cannot set up the crawl's metrics or report")
 		return exitFailed
 	}
 	defer extras.close()
+	pcfg := pipelineConfig(cfg)
+	pcfg.Options = extras.stageOptions(pcfg.Options)
 	c, err := crawler.New(crawler.Config{
-		Session: s,
-		Pipeline: pipeline.Config{
-			Options:    extras.stageOptions(stagesOptions(&cfg)),
-			QueueDepth: cfg.QueueDepth,
-			Framer:     cfg.Framer,
-			Verifier:   cfg.Verifier,
-		},
+		Session:          sess,
+		Pipeline:         pcfg,
 		Seeds:            cc.Seeds,
 		Allow:            allow,
 		Concurrency:      cc.Concurrency,

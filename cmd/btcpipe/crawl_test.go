@@ -16,60 +16,42 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kelseyhightower/envconfig"
 	"go.uber.org/goleak"
 
 	"github.com/btcpipe/btcpipe/crawler"
 	"github.com/btcpipe/btcpipe/internal/simnet"
 )
 
-func defaultCrawlConfig(t *testing.T) crawlConfig {
-	t.Helper()
-	var c crawlConfig
-	// A prefix no variable has: the defaults only.
-	if err := envconfig.Process("BTCPIPE_TEST_DEFAULTS_ONLY", &c); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.validate(); err != nil {
-		t.Fatalf("the defaults do not validate: %v", err)
-	}
-	return c
-}
-
 func TestCrawlConfigValidate(t *testing.T) {
 	tests := []struct {
 		name    string
-		change  func(*crawlConfig)
+		change  func(*CrawlConfig)
 		wantErr string
 	}{
-		{name: "defaults", change: func(*crawlConfig) {}},
-		{name: "seeds", change: func(c *crawlConfig) { c.Seeds = []string{"127.0.0.1:18444", "[::1]:1", "seed.example", "10.0.0.1"} }},
-		{name: "bad seed port", change: func(c *crawlConfig) { c.Seeds = []string{"1.2.3.4:99999"} }, wantErr: "BTCPIPE_SEEDS"},
-		{name: "allow", change: func(c *crawlConfig) { c.Allow = []string{"127.0.0.0/8", "::1"} }},
-		{name: "bad allow", change: func(c *crawlConfig) { c.Allow = []string{"127.0.0.0/40"} }, wantErr: "BTCPIPE_CRAWL_ALLOW"},
-		{name: "blank allow", change: func(c *crawlConfig) { c.Allow = []string{" "} }, wantErr: "BTCPIPE_CRAWL_ALLOW"},
-		{name: "zero concurrency", change: func(c *crawlConfig) { c.Concurrency = 0 }, wantErr: "BTCPIPE_CRAWL_CONCURRENCY"},
-		{name: "negative rate", change: func(c *crawlConfig) { c.DialRate = -1 }, wantErr: "BTCPIPE_CRAWL_DIAL_RATE"},
-		{name: "no rate cap", change: func(c *crawlConfig) { c.DialRate = 0 }},
-		{name: "zero quiet", change: func(c *crawlConfig) { c.Quiet = 0 }, wantErr: "BTCPIPE_CRAWL_QUIET"},
-		{name: "zero connect timeout", change: func(c *crawlConfig) { c.ConnectTimeout = 0 }, wantErr: "BTCPIPE_CRAWL_CONNECT_TIMEOUT"},
-		{name: "negative progress", change: func(c *crawlConfig) { c.ProgressInterval = -time.Second }, wantErr: "BTCPIPE_CRAWL_PROGRESS_INTERVAL"},
-		{name: "no progress", change: func(c *crawlConfig) { c.ProgressInterval = 0 }},
-		{name: "zero max nodes", change: func(c *crawlConfig) { c.MaxNodes = 0 }, wantErr: "BTCPIPE_CRAWL_MAX_NODES"},
+		{name: "defaults", change: func(*CrawlConfig) {}},
+		{name: "seeds", change: func(c *CrawlConfig) { c.Seeds = []string{"127.0.0.1:18444", "[::1]:1", "seed.example", "10.0.0.1"} }},
+		{name: "bad seed port", change: func(c *CrawlConfig) { c.Seeds = []string{"1.2.3.4:99999"} }, wantErr: "BTCPIPE_SEEDS"},
+		{name: "allow", change: func(c *CrawlConfig) { c.Allow = []string{"127.0.0.0/8", "::1"} }},
+		{name: "bad allow", change: func(c *CrawlConfig) { c.Allow = []string{"127.0.0.0/40"} }, wantErr: "BTCPIPE_CRAWL_ALLOW"},
+		{name: "blank allow", change: func(c *CrawlConfig) { c.Allow = []string{" "} }, wantErr: "BTCPIPE_CRAWL_ALLOW"},
+		{name: "zero concurrency", change: func(c *CrawlConfig) { c.Concurrency = 0 }, wantErr: "BTCPIPE_CRAWL_CONCURRENCY"},
+		{name: "negative rate", change: func(c *CrawlConfig) { c.DialRate = -1 }, wantErr: "BTCPIPE_CRAWL_DIAL_RATE"},
+		{name: "no rate cap", change: func(c *CrawlConfig) { c.DialRate = 0 }},
+		{name: "zero quiet", change: func(c *CrawlConfig) { c.Quiet = 0 }, wantErr: "BTCPIPE_CRAWL_QUIET"},
+		{name: "zero connect timeout", change: func(c *CrawlConfig) { c.ConnectTimeout = 0 }, wantErr: "BTCPIPE_CRAWL_CONNECT_TIMEOUT"},
+		{name: "negative progress", change: func(c *CrawlConfig) { c.ProgressInterval = -time.Second }, wantErr: "BTCPIPE_CRAWL_PROGRESS_INTERVAL"},
+		{name: "no progress", change: func(c *CrawlConfig) { c.ProgressInterval = 0 }},
+		{name: "zero max nodes", change: func(c *CrawlConfig) { c.MaxNodes = 0 }, wantErr: "BTCPIPE_CRAWL_MAX_NODES"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := defaultCrawlConfig(t)
+			c := defaultCrawlConfig()
 			tt.change(&c)
 			err := c.validate()
 			if (err != nil) != (tt.wantErr != "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Errorf("validate() = %v, want an error naming %q", err, tt.wantErr)
 			}
 		})
-	}
-	c := defaultCrawlConfig(t)
-	if c.Concurrency != 256 || c.Quiet != 2*time.Second || c.DialRate != 100 || c.MaxNodes != 200_000 || c.Out != "" {
-		t.Errorf("defaults: %+v", c)
 	}
 }
 
@@ -222,12 +204,8 @@ func TestCrawlCommand(t *testing.T) {
 	t.Run("dials", func(t *testing.T) {
 		// Every connection goes through the dialer, inside the allowlist.
 		setenv(t, crawlEnv(s, g, "BTCPIPE_CRAWL_OUT=", "BTCPIPE_CRAWL_CONCURRENCY=7"))
-		cfg, err := loadConfig()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var cc crawlConfig
-		if err := loadSection(&cc); err != nil {
+		st := defaultCrawlSettings()
+		if err := load(&st); err != nil {
 			t.Fatal(err)
 		}
 		var mu sync.Mutex
@@ -250,8 +228,8 @@ func TestCrawlCommand(t *testing.T) {
 			return &closeHook{Conn: c, f: func() { mu.Lock(); open--; mu.Unlock() }}, nil
 		}
 		var stdout, stderr bytes.Buffer
-		e := &env{cfg: cfg, log: newLogger(cfg, &stderr), stdout: &stdout, stderr: &stderr}
-		if code := crawl(context.Background(), e, &cc, dial); code != exitOK {
+		e := &env{log: newLogger(st.Config, &stderr), stdout: &stdout, stderr: &stderr}
+		if code := crawl(context.Background(), e, &st, dial); code != exitOK {
 			t.Fatalf("exit %d: %s", code, stderr.String())
 		}
 		if len(dials) != len(g.Nodes) || peak > 7 {

@@ -17,13 +17,16 @@ import (
 )
 
 func init() {
-	register(&command{
-		name:    "decode",
-		args:    "FILE|-",
-		summary: "decode a recorded inbound stream (BTCPIPE_RECORD) through the framer, verifier and dispatcher; print counts and throughput",
-		run:     runDecode,
-	})
+	register("decode", "FILE|-",
+		"decode a recorded inbound stream (BTCPIPE_RECORD) through the framer, verifier and dispatcher; print counts and throughput",
+		func() decodeSettings { return decodeSettings{Config: defaultConfig()} },
+		runDecode)
 }
+
+// decodeSettings are what `btcpipe decode` reads: the shared settings.
+type decodeSettings struct{ Config }
+
+func (s *decodeSettings) validate() error { return s.Config.validate() }
 
 // stdin is what "btcpipe decode -" reads; tests replace it.
 var stdin io.Reader = os.Stdin
@@ -39,7 +42,7 @@ var stdin io.Reader = os.Stdin
 // never be valid (wrong magic, bad command, oversize length), frames with a
 // bad checksum (dropped and counted, as the node drops them) or payloads
 // that do not decode (counted; in decode none of them is fatal).
-func runDecode(ctx context.Context, e *env, args []string) int {
+func runDecode(ctx context.Context, e *env, s *decodeSettings, args []string) int {
 	if len(args) != 1 {
 		fmt.Fprintf(e.stderr, "btcpipe: decode takes one argument: a file recorded with BTCPIPE_RECORD, or - for stdin\n")
 		return exitUsage
@@ -57,25 +60,22 @@ func runDecode(ctx context.Context, e *env, args []string) int {
 		defer f.Close()
 		in = f
 	}
-	network, _ := wire.NetworkByName(e.cfg.Network) // validated
+	cfg := &s.Config
+	network, _ := wire.NetworkByName(cfg.Network) // validated
 
 	tally := newDecodeTally()
 	cr := &countingReader{r: in}
-	opts := stagesOptions(&e.cfg)
+	pcfg := pipelineConfig(cfg)
+	pcfg.EndAtEOF = true
+	opts := &pcfg.Options
 	opts.Peer = name
 	opts.Magic = network.Magic
 	opts.Observer = tally
-	opts.FatalDecode = func(string) bool { return false } // count them all
+	opts.FatalDecode = func(string, error) bool { return false } // count them all
 	// A damaged stream ends the pipeline with the framer's error, after
 	// the frames cut before the damage have been verified and dispatched:
 	// the counts go up to the damage.
-	p, err := pipeline.New(cr, io.Discard, nil, tally, pipeline.Config{
-		Options:    opts,
-		QueueDepth: e.cfg.QueueDepth,
-		Framer:     e.cfg.Framer,
-		Verifier:   e.cfg.Verifier,
-		EndAtEOF:   true,
-	})
+	p, err := pipeline.New(cr, io.Discard, nil, tally, pcfg)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "btcpipe: decode: %v\n", err)
 		return exitFailed
@@ -84,7 +84,7 @@ func runDecode(ctx context.Context, e *env, args []string) int {
 	runErr := p.Run(ctx)
 	elapsed := time.Since(begin)
 
-	fmt.Fprintf(e.stdout, "%s: %s stream (magic %s), verifier %s\n", name, network.Name, network.Magic, e.cfg.Verifier)
+	fmt.Fprintf(e.stdout, "%s: %s stream (magic %s), verifier %s\n", name, network.Name, network.Magic, pipelineConfig(cfg).Names().Verifier)
 	sum := tally.write(e.stdout)
 	secs := max(elapsed.Seconds(), 1e-9)
 	fmt.Fprintf(e.stdout, "read %d bytes in %v: %.1f MB/s, %.0f msgs/s\n",

@@ -372,7 +372,8 @@ func TestDecodeLargeStream(t *testing.T) {
 	for range copies {
 		b.Write(rec)
 	}
-	r := runDecodeCmd(t, map[string]string{"BTCPIPE_READ_BUFFER": "4096"}, writeTemp(t, b.Bytes()))
+	// The smallest read buffer: 2 MB take 32 reads at least.
+	r := runDecodeCmd(t, map[string]string{"BTCPIPE_READ_BUFFER": "65536"}, writeTemp(t, b.Bytes()))
 	if r.code != exitOK {
 		t.Fatalf("exit %d; stderr: %s", r.code, r.stderr)
 	}

@@ -14,24 +14,40 @@ import (
 )
 
 func init() {
-	register(&command{
-		name:    "healthcheck",
-		args:    "[readyz|healthz]",
-		summary: "exit 0 if the running btcpipe's /readyz (default) or /healthz answers 200, else 1 (for a container HEALTHCHECK)",
-		config:  &healthcheckSettings,
-		run:     runHealthcheck,
-	})
+	register("healthcheck", "[readyz|healthz]",
+		"exit 0 if the running btcpipe's /readyz (default) or /healthz answers 200, else 1 (for a container HEALTHCHECK)",
+		func() healthcheckSettings {
+			return healthcheckSettings{Config: defaultConfig(), HealthcheckConfig: HealthcheckConfig{Timeout: defaultHealthcheckTimeout}}
+		},
+		runHealthcheck)
 }
 
-// healthcheckConfig is the healthcheck command's own section.
-type healthcheckConfig struct {
+// defaultHealthcheckTimeout is how long healthcheck waits by default.
+const defaultHealthcheckTimeout = 3 * time.Second
+
+// healthcheckSettings are what `btcpipe healthcheck` reads.
+type healthcheckSettings struct {
+	Config
+	HealthcheckConfig
+	MetricsConfig
+}
+
+func (s *healthcheckSettings) validate() error {
+	for _, v := range []func() error{s.Config.validate, s.HealthcheckConfig.validate, s.MetricsConfig.validate} {
+		if err := v(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// HealthcheckConfig is the healthcheck command's own section.
+type HealthcheckConfig struct {
 	URL     string        `envconfig:"HEALTHCHECK_URL" desc:"base URL of the btcpipe to check, like http://127.0.0.1:9090; empty: derived from BTCPIPE_METRICS_ADDR"`
-	Timeout time.Duration `envconfig:"HEALTHCHECK_TIMEOUT" default:"3s" desc:"how long healthcheck waits for an answer"`
+	Timeout time.Duration `envconfig:"HEALTHCHECK_TIMEOUT" desc:"how long healthcheck waits for an answer"`
 }
 
-var healthcheckSettings healthcheckConfig
-
-func (c *healthcheckConfig) validate() error {
+func (c *HealthcheckConfig) validate() error {
 	if c.Timeout <= 0 {
 		return fmt.Errorf("%s_HEALTHCHECK_TIMEOUT: must be a positive duration, like 3s", envPrefix)
 	}
@@ -48,7 +64,7 @@ func (c *healthcheckConfig) validate() error {
 // or http:// and BTCPIPE_METRICS_ADDR with an unspecified or empty host
 // replaced by loopback (a server listening on ":9090" answers on
 // 127.0.0.1:9090).
-func healthcheckBase(c healthcheckConfig, m metricsConfig) (string, error) {
+func healthcheckBase(c HealthcheckConfig, m MetricsConfig) (string, error) {
 	if c.URL != "" {
 		return strings.TrimRight(c.URL, "/"), nil
 	}
@@ -74,7 +90,7 @@ func healthcheckBase(c healthcheckConfig, m metricsConfig) (string, error) {
 // runHealthcheck asks the running btcpipe's /readyz (or, with the argument
 // healthz, /healthz) and exits 0 on 200, 1 on any other answer or none, 2
 // on bad usage. It prints one line: to stdout when healthy, else stderr.
-func runHealthcheck(ctx context.Context, e *env, args []string) int {
+func runHealthcheck(ctx context.Context, e *env, s *healthcheckSettings, args []string) int {
 	path := metrics.PathReadyz
 	switch {
 	case len(args) == 0 || (len(args) == 1 && strings.TrimPrefix(args[0], "/") == "readyz"):
@@ -84,12 +100,9 @@ func runHealthcheck(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "btcpipe: usage: btcpipe healthcheck [readyz|healthz]\n")
 		return exitUsage
 	}
-	mc, err := loadMetricsConfig()
+	base, err := healthcheckBase(s.HealthcheckConfig, s.MetricsConfig)
 	if err == nil {
-		var base string
-		if base, err = healthcheckBase(healthcheckSettings, mc); err == nil {
-			return healthcheck(ctx, e, base+path, healthcheckSettings.Timeout)
-		}
+		return healthcheck(ctx, e, base+path, s.Timeout)
 	}
 	fmt.Fprintf(e.stderr, "btcpipe: healthcheck: %v\n", err)
 	return exitUsage

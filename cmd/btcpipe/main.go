@@ -26,27 +26,37 @@ const (
 )
 
 // command is one btcpipe subcommand. Each lives in a file of its own and
-// registers itself in init.
+// registers itself in init with register.
 type command struct {
 	name    string
 	args    string // usage of its arguments
 	summary string
-	// config, if set, is a pointer to the struct of its own BTCPIPE_*
-	// settings, filled by envconfig before run and listed by help.
-	config any
-	run    func(ctx context.Context, env *env, args []string) int
+	// settings returns the command's settings at their defaults; run
+	// loads them from the environment (fresh each run) and help lists them.
+	settings func() settings
+	run      func(ctx context.Context, e *env, s settings, args []string) int
 }
 
-// env is what every command gets.
+// env is what every command gets besides its settings.
 type env struct {
-	cfg            Config // the shared settings
 	log            *logrus.Entry
 	stdout, stderr io.Writer
 }
 
 var commands []*command
 
-func register(c *command) { commands = append(commands, c) }
+// register adds a command whose settings are an S, made by defaults and
+// handed to run loaded and checked.
+func register[S any, P interface {
+	*S
+	settings
+}](name, args, summary string, defaults func() S, run func(ctx context.Context, e *env, s P, args []string) int) {
+	commands = append(commands, &command{
+		name: name, args: args, summary: summary,
+		settings: func() settings { s := defaults(); return P(&s) },
+		run:      func(ctx context.Context, e *env, s settings, a []string) int { return run(ctx, e, s.(P), a) },
+	})
+}
 
 func lookup(name string) *command {
 	for _, c := range commands {
@@ -72,11 +82,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "btcpipe: unknown command %q (try btcpipe help)\n", name)
 		return exitUsage
 	}
-	cfg, err := loadConfig()
-	if err == nil && cmd.config != nil {
-		err = loadSection(cmd.config)
-	}
-	if err != nil {
+	s := cmd.settings()
+	if err := load(s); err != nil {
 		fmt.Fprintf(stderr, "btcpipe: bad configuration: %v\n", err)
 		return exitUsage
 	}
@@ -89,7 +96,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		<-ctx.Done()
 		stop()
 	}()
-	return cmd.run(ctx, &env{cfg: cfg, log: newLogger(cfg, stdout), stdout: stdout, stderr: stderr}, args)
+	return cmd.run(ctx, &env{log: newLogger(*s.shared(), stdout), stdout: stdout, stderr: stderr}, s, args)
 }
 
 func newLogger(cfg Config, out io.Writer) *logrus.Entry {

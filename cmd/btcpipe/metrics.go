@@ -19,17 +19,13 @@ import (
 	"github.com/btcpipe/btcpipe/stages"
 )
 
-// metricsConfig is the setting of the HTTP server for /metrics, /healthz and
-// /readyz. It is the node command's own section (so help lists it once);
-// healthcheck and crawl load it themselves.
-type metricsConfig struct {
+// MetricsConfig is the setting of the HTTP server for /metrics, /healthz and
+// /readyz: a section of the node, crawl and healthcheck settings.
+type MetricsConfig struct {
 	Addr string `envconfig:"METRICS_ADDR" desc:"listen address of the HTTP server for /metrics, /healthz and /readyz, like :9090 or 127.0.0.1:9090; empty: off"`
 }
 
-// nodeMetrics is the node command's section.
-var nodeMetrics metricsConfig
-
-func (c *metricsConfig) validate() error {
+func (c *MetricsConfig) validate() error {
 	if c.Addr == "" {
 		return nil
 	}
@@ -52,19 +48,11 @@ func splitListenAddr(addr string) (int, error) {
 	return int(p), nil
 }
 
-// loadMetricsConfig reads BTCPIPE_METRICS_ADDR for a command that does not
-// have it as its own section.
-func loadMetricsConfig() (metricsConfig, error) {
-	var c metricsConfig
-	err := loadSection(&c)
-	return c, err
-}
-
 // serveMetrics listens on c.Addr and serves m with ready behind /readyz
 // until ctx ends. It returns once listening (an error if it cannot listen),
 // and a function that waits for the graceful shutdown after ctx has ended
 // (or ends it early itself). With c.Addr empty it does nothing.
-func serveMetrics(ctx context.Context, log *logrus.Entry, c metricsConfig, m *metrics.Metrics, ready func() bool) (wait func(), err error) {
+func serveMetrics(ctx context.Context, log *logrus.Entry, c MetricsConfig, m *metrics.Metrics, ready func() bool) (wait func(), err error) {
 	if c.Addr == "" {
 		return func() {}, nil
 	}
@@ -87,13 +75,13 @@ func serveMetrics(ctx context.Context, log *logrus.Entry, c metricsConfig, m *me
 
 // startNodeMetrics instruments node and serves its metrics, if
 // BTCPIPE_METRICS_ADDR is set; /readyz follows node.Ready.
-func startNodeMetrics(ctx context.Context, e *env, node *peer.Node) (wait func(), err error) {
-	if nodeMetrics.Addr == "" {
+func startNodeMetrics(ctx context.Context, e *env, mc MetricsConfig, node *peer.Node) (wait func(), err error) {
+	if mc.Addr == "" {
 		return func() {}, nil
 	}
 	m := metrics.New()
 	m.InstrumentNode(node)
-	return serveMetrics(ctx, e.log, nodeMetrics, m, node.Ready)
+	return serveMetrics(ctx, e.log, mc, m, node.Ready)
 }
 
 // crawlExtras is what a crawl has besides its JSON lines: metrics (with
@@ -101,7 +89,7 @@ func startNodeMetrics(ctx context.Context, e *env, node *peer.Node) (wait func()
 // HTML report (with BTCPIPE_CRAWL_REPORT, written when the crawl ends,
 // interrupted or not). The crawl command uses it in four steps:
 //
-//	x, err := startCrawlExtras(ctx, log, network, reportPath) // before crawler.New
+//	x, err := startCrawlExtras(ctx, log, mc, network, reportPath) // before crawler.New
 //	defer x.close()
 //	cfg.Out = x.sink(crawler.NewJSONLines(out))                // the crawler's sink
 //	x.watch(c)                                                  // after crawler.New, before Run
@@ -117,7 +105,7 @@ type crawlExtras struct {
 // startCrawlExtras checks that the report can be written (so that a bad
 // path fails before the crawl, not after it) and starts the metrics server
 // when BTCPIPE_METRICS_ADDR is set.
-func startCrawlExtras(ctx context.Context, log *logrus.Entry, network, reportPath string) (*crawlExtras, error) {
+func startCrawlExtras(ctx context.Context, log *logrus.Entry, mc MetricsConfig, network, reportPath string) (*crawlExtras, error) {
 	x := &crawlExtras{reportPath: reportPath, wait: func() {}}
 	if reportPath != "" {
 		if err := checkWritable(reportPath); err != nil {
@@ -125,9 +113,8 @@ func startCrawlExtras(ctx context.Context, log *logrus.Entry, network, reportPat
 		}
 		x.rep = report.New(network)
 	}
-	mc, err := loadMetricsConfig()
-	if err != nil || mc.Addr == "" {
-		return x, err
+	if mc.Addr == "" {
+		return x, nil
 	}
 	x.m = metrics.New()
 	wait, err := serveMetrics(ctx, log, mc, x.m, x.running.Load)

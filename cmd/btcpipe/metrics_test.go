@@ -488,7 +488,6 @@ func TestHealthcheck(t *testing.T) {
 				k, v, _ := strings.Cut(kv, "=")
 				t.Setenv(k, v)
 			}
-			healthcheckSettings = healthcheckConfig{} // run fills it from the environment
 			mu.Lock()
 			code["/readyz"] = tc.ready
 			hits = nil
@@ -546,7 +545,7 @@ func TestHealthcheckBase(t *testing.T) {
 		{addr: "", err: true},
 		{addr: ":0", err: true},
 	} {
-		got, err := healthcheckBase(healthcheckConfig{URL: tc.url}, metricsConfig{Addr: tc.addr})
+		got, err := healthcheckBase(HealthcheckConfig{URL: tc.url}, MetricsConfig{Addr: tc.addr})
 		if (err != nil) != tc.err || got != tc.want {
 			t.Errorf("healthcheckBase(url %q, addr %q) = %q, %v; want %q, error %v", tc.url, tc.addr, got, err, tc.want, tc.err)
 		}
@@ -768,20 +767,16 @@ func TestCrawlReportInterrupted(t *testing.T) {
 	s, g := newCrawlSim(t, map[simnet.Kind]int{simnet.Good: 10, simnet.Stall: 5})
 	path := filepath.Join(t.TempDir(), "report.html")
 	setenv(t, crawlEnv(s, g, "BTCPIPE_CRAWL_OUT=", "BTCPIPE_CRAWL_HANDSHAKE_TIMEOUT=1m", "BTCPIPE_CRAWL_REPORT="+path))
-	cfg, err := loadConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cc crawlConfig
-	if err := loadSection(&cc); err != nil {
+	st := defaultCrawlSettings()
+	if err := load(&st); err != nil {
 		t.Fatal(err)
 	}
 	var stdout, stderr lockedBuffer
-	e := &env{cfg: cfg, log: newLogger(cfg, &stderr), stdout: &stdout, stderr: &stderr}
+	e := &env{log: newLogger(st.Config, &stderr), stdout: &stdout, stderr: &stderr}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan int, 1)
-	go func() { done <- crawl(ctx, e, &cc, nil) }()
+	go func() { done <- crawl(ctx, e, &st, nil) }()
 	// Wait for the ten good nodes; the stalling ones hold on for a minute.
 	eventually(t, 20*time.Second, "ten reachable records", func() bool {
 		return strings.Count(stdout.String(), `"outcome":"reachable"`) == 10

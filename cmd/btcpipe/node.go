@@ -4,36 +4,36 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"runtime"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/btcpipe/btcpipe/internal/version"
 	"github.com/btcpipe/btcpipe/peer"
-	"github.com/btcpipe/btcpipe/pipeline"
-	"github.com/btcpipe/btcpipe/stages"
 	"github.com/btcpipe/btcpipe/wire"
 )
 
-func init() {
-	register(&command{
-		name:    "node",
-		summary: "connect to one peer, handshake, count the peers it knows, stay connected (the default)",
-		config:  &nodeMetrics,
-		run:     runNode,
-	})
+// nodeSettings are what `btcpipe node` reads.
+type nodeSettings struct {
+	Config
+	MetricsConfig
 }
 
-func stagesOptions(c *Config) stages.Options {
-	workers := c.Workers
-	if workers == 0 {
-		workers = runtime.GOMAXPROCS(0)
+func (s *nodeSettings) validate() error {
+	if err := s.Config.validate(); err != nil {
+		return err
 	}
-	return stages.Options{ReadSize: c.ReadBuffer, Workers: workers, WriteTimeout: c.WriteTimeout}
+	return s.MetricsConfig.validate()
+}
+
+func init() {
+	register("node", "",
+		"connect to one peer, handshake, count the peers it knows, stay connected (the default)",
+		func() nodeSettings { return nodeSettings{Config: defaultConfig()} },
+		runNode)
 }
 
 // sessionConfig is the protocol configuration node and crawl share.
-func sessionConfig(cfg Config) peer.Config {
+func sessionConfig(cfg *Config) peer.Config {
 	network, _ := wire.NetworkByName(cfg.Network) // validated
 	s := peer.DefaultConfig(network)
 	if cfg.UserAgent != "" {
@@ -54,20 +54,15 @@ func openAppend(path, setting string, log *logrus.Entry) (*os.File, bool) {
 	return f, true
 }
 
-func nodeConfig(cfg Config) peer.NodeConfig {
+func nodeConfig(cfg *Config) peer.NodeConfig {
 	s := sessionConfig(cfg)
 	s.HandshakeTimeout = cfg.HandshakeTimeout
 	s.PingInterval = cfg.PingInterval
 	s.PingTimeout = cfg.PingTimeout
 	return peer.NodeConfig{
-		Session: s,
-		Peer:    cfg.Peer,
-		Pipeline: pipeline.Config{
-			Options:    stagesOptions(&cfg),
-			QueueDepth: cfg.QueueDepth,
-			Framer:     cfg.Framer,
-			Verifier:   cfg.Verifier,
-		},
+		Session:     s,
+		Peer:        cfg.Peer,
+		Pipeline:    pipelineConfig(cfg),
 		DialTimeout: cfg.DialTimeout,
 		BackoffMin:  cfg.BackoffMin,
 		BackoffMax:  cfg.BackoffMax,
@@ -75,12 +70,15 @@ func nodeConfig(cfg Config) peer.NodeConfig {
 	}
 }
 
-func runNode(ctx context.Context, e *env, args []string) int {
+// runNode is `btcpipe node`. It exits 1, without retrying, when the
+// connection failed in a way no retry can mend (peer.Permanent): the node
+// says so once.
+func runNode(ctx context.Context, e *env, s *nodeSettings, args []string) int {
 	if len(args) > 0 {
 		fmt.Fprintf(e.stderr, "btcpipe: node takes no arguments (settings come from BTCPIPE_* variables; see btcpipe help)\n")
 		return exitUsage
 	}
-	cfg, log := e.cfg, e.log
+	cfg, log := &s.Config, e.log
 	nc := nodeConfig(cfg)
 	if cfg.Record != "" {
 		f, ok := openAppend(cfg.Record, "RECORD", log)
@@ -90,18 +88,21 @@ func runNode(ctx context.Context, e *env, args []string) int {
 		defer f.Close()
 		nc.Record = f
 	}
+	names := pipelineConfig(cfg).Names()
 	log.WithFields(logrus.Fields{
-		"network": cfg.Network, "verifier": cfg.Verifier, "queue_depth": cfg.QueueDepth,
+		"network": cfg.Network, "transport": names.Transport, "reader": names.Reader,
+		"framer": names.Framer, "verifier": names.Verifier, "dispatcher": names.Dispatcher, "writer": names.Writer,
+		"queue_depth": cfg.QueueDepth,
 	}).Infof("btcpipe %s starting", version.Version)
 	node := peer.NewNode(nc, log)
-	waitMetrics, err := startNodeMetrics(ctx, e, node)
+	waitMetrics, err := startNodeMetrics(ctx, e, s.MetricsConfig, node)
 	if err != nil {
 		log.WithError(err).Error("cannot serve metrics")
 		return exitFailed
 	}
 	defer waitMetrics()
 	if err := node.Run(ctx); err != nil {
-		log.WithError(err).Error("node stopped")
+		log.WithError(err).Error("node stopped: connecting again cannot succeed")
 		return exitFailed
 	}
 	log.WithField("unique_peers", node.Book.Len()).Info("shut down")
