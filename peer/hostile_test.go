@@ -656,18 +656,18 @@ func TestHostileChecksumFlood(t *testing.T) {
 	}{
 		// 3.2 MB of 32-byte pings: the per-frame cost.
 		{name: "pings", cmd: wire.CmdPing, payload: 8, frames: 100_000, allocBudget: 16 * hostileMiB, peakBudget: 12 * hostileMiB, maxMallocs: 10_000},
-		// 100 MB of 1 KiB frames: far more than the node may hold.
-		{name: "1 KiB frames", cmd: wire.CmdTx, payload: 1000, frames: 100_000, allocBudget: hostileBudget(16*hostileMiB, 96*hostileMiB), peakBudget: 12 * hostileMiB, maxMallocs: hostileBudget(10_000, 40_000)},
-		// 400 MB of the largest frames. The reader's slabs grow to
-		// stages.MaxSlab (8 MiB) for them, and every item queued between
-		// the stages may hold one: what the node holds is bounded by the
-		// queue depth, not by what the peer sends. With depth 2, about
-		// (3 queues × 2 + 6 in the stages' hands) × 8 MiB = 96 MiB live;
-		// heap in use also counts pooled slabs and garbage not yet
-		// collected, hence the budget, still a third of the input. (With
-		// the default depth of 16, 72 to 128 MiB was measured.)
-		{name: "4 MB frames", cmd: wire.CmdBlock, payload: wire.MaxPayload, frames: 100, depth: 2,
-			allocBudget: hostileBudget(320*hostileMiB, 800*hostileMiB), peakBudget: hostileBudget(128*hostileMiB, 192*hostileMiB), maxMallocs: 10_000},
+		// 100 MB of 1 KiB addr frames (a command the session reads, so
+		// each is held and hashed): far more than the node may hold.
+		{name: "1 KiB addr frames", cmd: wire.CmdAddr, payload: 1000, frames: 100_000, allocBudget: hostileBudget(16*hostileMiB, 96*hostileMiB), peakBudget: 12 * hostileMiB, maxMallocs: hostileBudget(10_000, 40_000)},
+		// 265 MB of the largest frames a session reads (addrv2 of 1,000
+		// entries of the longest addresses, 531,003 bytes). The reader's
+		// slabs grow to hold them, and every item queued between the
+		// stages may hold one: what the node holds is bounded by the
+		// queue depth, not by what the peer sends: with depth 2, about
+		// (3 queues × 2 + 6 in the stages' hands) × 4 MiB slabs (8 times
+		// the frame, rounded to a power of two) = 48 MiB live.
+		{name: "largest addrv2 frames", cmd: wire.CmdAddrV2, payload: wire.MaxAddrV2Payload, frames: 500, depth: 2,
+			allocBudget: hostileBudget(96*hostileMiB, 400*hostileMiB), peakBudget: hostileBudget(64*hostileMiB, 96*hostileMiB), maxMallocs: 10_000},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -718,6 +718,62 @@ func TestHostileChecksumFlood(t *testing.T) {
 					if e := warns[0]; e.Data["peer"] == nil || e.Data["stage"] != stages.StageVerifier {
 						t.Errorf("checksum warning fields %v; want peer, stage %s and command", e.Data, stages.StageVerifier)
 					}
+				}
+			})
+		})
+	}
+}
+
+// TestHostileUnwantedFlood: frames of commands the session does not read
+// (blocks, transactions, commands nobody knows), however large, are
+// skipped as their bytes arrive: counted, never held, never hashed, so
+// 400 MB of 4 MB blocks with bad checksums cost a read buffer.
+func TestHostileUnwantedFlood(t *testing.T) {
+	tests := []struct {
+		name, cmd   string
+		payload     int
+		frames      int
+		allocBudget uint64
+		peakBudget  uint64
+	}{
+		// (Under the race detector sync.Pool drops what it is given at
+		// random, so the reader's slabs are made again: more is allocated,
+		// and the garbage not yet collected shows in the heap.)
+		{name: "4 MB blocks", cmd: wire.CmdBlock, payload: wire.MaxPayload, frames: 100,
+			allocBudget: hostileBudget(4*hostileMiB, 160*hostileMiB), peakBudget: hostileBudget(4*hostileMiB, 24*hostileMiB)},
+		{name: "1 KiB txs", cmd: wire.CmdTx, payload: 1000, frames: 100_000,
+			allocBudget: hostileBudget(4*hostileMiB, 64*hostileMiB), peakBudget: hostileBudget(4*hostileMiB, 16*hostileMiB)},
+		{name: "unknown command", cmd: "xyzzy", payload: 100_000, frames: 1000,
+			allocBudget: hostileBudget(4*hostileMiB, 64*hostileMiB), peakBudget: hostileBudget(4*hostileMiB, 16*hostileMiB)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bad := wire.AppendFrame(nil, wire.Regtest.Magic, tt.cmd, make([]byte, tt.payload))
+			bad[20] ^= 0xff
+			perBlock := max(1, 64*hostileKiB/len(bad))
+			block := bytes.Repeat(bad, perBlock)
+			hostileStays(t, func(ctx context.Context, c *fakepeer.Conn) error {
+				if err := hostileHandshake(ctx, c); err != nil {
+					return err
+				}
+				for sent := 0; sent < tt.frames; sent += perBlock {
+					b := block
+					if left := tt.frames - sent; left < perBlock {
+						b = block[:left*len(bad)]
+					}
+					if err := c.SendRaw(ctx, b); err != nil {
+						return err
+					}
+				}
+				return nil
+			}, tt.allocBudget, tt.peakBudget, func(t *testing.T, h *hostileNode) {
+				// The fake peer's handshake also sends sendaddrv2 and
+				// wtxidrelay, which the session does not read either.
+				if got, want := h.node.Counters.FramesSkipped.Load(), int64(tt.frames)+2; got != want {
+					t.Errorf("frames skipped = %d, want %d", got, want)
+				}
+				if got := h.node.Counters.ChecksumFailures.Load(); got != 0 {
+					t.Errorf("checksum failures = %d: skipped frames were hashed", got)
 				}
 			})
 		})
@@ -908,15 +964,16 @@ func TestHostileAddrTooManyEntries(t *testing.T) {
 }
 
 func TestHostileNonCanonicalVarInt(t *testing.T) {
-	inv := []byte{0xfe, 1, 0, 0, 0} // 1 in five bytes
-	inv = binary.LittleEndian.AppendUint32(inv, uint32(wire.InvTx))
-	inv = append(inv, make([]byte, 32)...)
+	// addrv2: 1 entry counted in five bytes, then the entry: time,
+	// services 0, IPv4 1.2.3.4 port 8333. (inv is not a command the
+	// session reads: it is skipped unread, so it cannot be malformed.)
+	addrv2 := []byte{0xfe, 1, 0, 0, 0, 0, 0, 0, 0, 0, byte(wire.NetIPv4), 4, 1, 2, 3, 4, 0x20, 0x8d}
 	tests := []struct {
 		name, cmd string
 		payload   []byte
 	}{
 		{"addr count 1 in three bytes", wire.CmdAddr, hostileAddrPayload(1, []byte{0xfd, 1, 0})},
-		{"inv count 1 in five bytes", wire.CmdInv, inv},
+		{"addrv2 count 1 in five bytes", wire.CmdAddrV2, addrv2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -134,6 +134,13 @@ func (s *Session) Info() Info {
 	return s.info
 }
 
+// Wants lists the commands a session handles (stages.Wanter): the framer
+// skips every other one (block, tx, inv, …) as its bytes arrive, so a peer
+// streaming what we do not read costs no memory.
+func (s *Session) Wants() []string {
+	return []string{wire.CmdVersion, wire.CmdVerack, wire.CmdPing, wire.CmdPong, wire.CmdAddr, wire.CmdAddrV2}
+}
+
 // Start sends our version, waits for the handshake (up to the handshake
 // timeout), sends getaddr, then pings every PingInterval and ends the
 // session when a ping goes unanswered for PingTimeout.

@@ -108,13 +108,22 @@ type Pipeline struct {
 
 // New assembles a pipeline reading r and writing w with the stages cfg
 // names; closer (which may be nil) is closed when the pipeline ends, to
-// unblock a reader stuck in Read.
+// unblock a reader stuck in Read. A handler that is a stages.Wanter gets
+// only the commands it wants (unless cfg.Options.Want says otherwise): the
+// framer skips the rest unread.
 func New(r io.Reader, w io.Writer, closer io.Closer, h stages.Handler, cfg Config) (*Pipeline, error) {
 	if cfg.QueueDepth <= 0 {
 		cfg.QueueDepth = DefaultQueueDepth
 	}
 	if cfg.Options.Hint == nil {
 		cfg.Options.Hint = new(stages.ReadHint)
+	}
+	if w, ok := h.(stages.Wanter); ok && cfg.Options.Want == nil {
+		want, err := stages.NewWants(w.Wants()...)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Options.Want = want
 	}
 	cfg.Options = cfg.Options.Defaults()
 	impls, err := cfg.stages().resolve(cfg)
