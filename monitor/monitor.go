@@ -116,7 +116,10 @@ type collector struct {
 	summary crawler.Summary
 }
 
-func (c *collector) Record(r *crawler.Record) error   { c.obs = append(c.obs, ObservationOf(r)); return nil }
+func (c *collector) Record(r *crawler.Record) error {
+	c.obs = append(c.obs, ObservationOf(r))
+	return nil
+}
 func (c *collector) Summary(s *crawler.Summary) error { c.summary = *s; return nil }
 
 // Run crawls every Interval until ctx ends (or Snapshots are stored),
