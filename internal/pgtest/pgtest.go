@@ -121,17 +121,43 @@ func Start() (*Server, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	s := &Server{dir: dir, port: port, done: make(chan error, 1)}
-	s.cmd = run("postgres", "-D", data, "-k", dir, "-h", "127.0.0.1", "-p", strconv.Itoa(port),
+	s := &Server{dir: dir, port: port}
+	if err := s.launch(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return s, nil
+}
+
+// launch starts postgres on s's data and port and waits until it accepts
+// connections.
+func (s *Server) launch() error {
+	bin, err := binDir()
+	if err != nil {
+		return err
+	}
+	prefix, _, _, err := asUser()
+	if err != nil {
+		return err
+	}
+	argv := append(append([]string{}, prefix...), filepath.Join(bin, "postgres"), "-D", filepath.Join(s.dir, "data"), "-k", s.dir,
+		"-h", "127.0.0.1", "-p", strconv.Itoa(s.port),
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=100")
-	logf, _ := os.Create(filepath.Join(dir, "postgres.log"))
+	s.cmd = exec.Command(argv[0], argv[1:]...)
+	logName := filepath.Join(s.dir, "postgres.log")
+	logf, err := os.OpenFile(logName, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	s.done = make(chan error, 1)
 	if err := s.cmd.Start(); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("postgres: %w", err)
+		logf.Close()
+		return fmt.Errorf("postgres: %w", err)
 	}
-	go func() { s.done <- s.cmd.Wait(); logf.Close() }()
+	done := s.done
+	go func() { done <- s.cmd.Wait(); logf.Close() }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		db, err := sql.Open("pgx", s.DSN("postgres"))
@@ -140,18 +166,18 @@ func Start() (*Server, error) {
 			db.Close()
 		}
 		if err == nil {
-			return s, nil
+			return nil
 		}
 		select {
 		case werr := <-s.done:
-			log, _ := os.ReadFile(filepath.Join(dir, "postgres.log"))
-			os.RemoveAll(dir)
-			return nil, fmt.Errorf("postgres exited (%v): %s", werr, log)
+			s.done <- werr
+			log, _ := os.ReadFile(logName)
+			return fmt.Errorf("postgres exited (%v): %s", werr, log)
 		default:
 		}
 		if time.Now().After(deadline) {
-			s.Stop()
-			return nil, fmt.Errorf("postgres did not accept connections within 30s: %v", err)
+			syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+			return fmt.Errorf("postgres did not accept connections within 30s: %v", err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -181,25 +207,22 @@ func (s *Server) NewDB() (string, error) {
 // Kill stops the server at once (SIGKILL: as if the database host were
 // lost); Restart starts it again on the same port and data.
 func (s *Server) Kill() {
-	syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL) // the group: runuser and postgres
+	pgid := s.cmd.Process.Pid
+	syscall.Kill(-pgid, syscall.SIGKILL) // the group: runuser, postgres and its backends
 	<-s.done
+	// Wait for every process of the group to be gone (reaped by init),
+	// then remove the lock file of the dead postmaster.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
+			break
+		}
+	}
+	os.Remove(filepath.Join(s.dir, "data", "postmaster.pid"))
 }
 
-// Restart starts a killed server again (same port, same data).
-func (s *Server) Restart() error {
-	bin, _ := binDir()
-	prefix, _, _, _ := asUser()
-	argv := append(append([]string{}, prefix...), filepath.Join(bin, "postgres"), "-D", filepath.Join(s.dir, "data"), "-k", s.dir,
-		"-h", "127.0.0.1", "-p", strconv.Itoa(s.port), "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
-	s.cmd = exec.Command(argv[0], argv[1:]...)
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	s.done = make(chan error, 1)
-	if err := s.cmd.Start(); err != nil {
-		return err
-	}
-	go func() { s.done <- s.cmd.Wait() }()
-	return nil
-}
+// Restart starts a killed server again (same port, same data) and waits
+// until it accepts connections.
+func (s *Server) Restart() error { return s.launch() }
 
 // Stop stops the server (a fast shutdown, then SIGKILL after 10 s) and
 // removes its directory.
