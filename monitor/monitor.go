@@ -303,6 +303,9 @@ func (m *Monitor) store(ctx context.Context, s *Snapshot) error {
 	m.cfg.Metrics.setPending(len(m.pending))
 	m.mu.Unlock()
 	m.log.WithFields(logrus.Fields{"snapshot": s.ID, "nodes": len(s.Obs), "write": d.Round(time.Millisecond).String()}).Info("snapshot stored")
+	if err := m.cfg.Store.WarmLatest(ctx); err != nil {
+		m.log.WithError(err).Warn("cannot load the new snapshot into memory (it is read from the database meanwhile)")
+	}
 	select {
 	case m.storedSig <- struct{}{}:
 	default:

@@ -273,8 +273,29 @@ func (s *Store) nodeWhere(id int64, q NodeQuery) (string, []any) {
 
 // EachNode calls fn with every node of snapshot id that q selects, in q's
 // order. The entry is reused: fn must not keep it. It returns the total
-// that q selects regardless of its page.
+// that q selects regardless of its page. The newest complete snapshot is
+// served from memory.
 func (s *Store) EachNode(ctx context.Context, id int64, q NodeQuery, fn func(*NodeEntry) error) (int, error) {
+	if _, ok := SortKeys[q.Sort]; q.Sort != "" && !ok {
+		return 0, fmt.Errorf("monitor: cannot sort by %q", q.Sort)
+	}
+	s.mu.Lock()
+	isLatest := id == s.prevSnap && id != 0
+	s.mu.Unlock()
+	if isLatest {
+		c, err := s.latestSnapshot(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if c.id == id {
+			return c.each(q, fn)
+		}
+	}
+	return s.eachNodeSQL(ctx, id, q, fn)
+}
+
+// eachNodeSQL is EachNode from the database.
+func (s *Store) eachNodeSQL(ctx context.Context, id int64, q NodeQuery, fn func(*NodeEntry) error) (int, error) {
 	col, ok := SortKeys[q.Sort]
 	if q.Sort == "" {
 		col, ok = SortKeys["addr"], true
@@ -284,10 +305,7 @@ func (s *Store) EachNode(ctx context.Context, id int64, q NodeQuery, fn func(*No
 	}
 	where, args := s.nodeWhere(id, q)
 	from := ` FROM runs r JOIN nodes n ON n.id = r.node_id LEFT JOIN node_stats st ON st.node_id = r.node_id AND st.vantage = r.vantage WHERE `
-	var total int
-	if err := s.queryRow(ctx, `SELECT COUNT(*)`+from+where, args...).Scan(&total); err != nil {
-		return 0, fmt.Errorf("monitor: counting the nodes of snapshot %d: %w", id, err)
-	}
+	countArgs := append([]any(nil), args...)
 	order := " ASC"
 	if q.Desc {
 		order = " DESC"
@@ -304,11 +322,13 @@ func (s *Store) EachNode(ctx context.Context, id int64, q NodeQuery, fn func(*No
 	}
 	rows, err := s.query(ctx, sel, args...)
 	if err != nil {
-		return total, fmt.Errorf("monitor: reading the nodes of snapshot %d: %w", id, err)
+		return 0, fmt.Errorf("monitor: reading the nodes of snapshot %d: %w", id, err)
 	}
 	defer rows.Close()
 	var e NodeEntry
+	total := 0
 	for rows.Next() {
+		total++
 		var services int64
 		var relay, n, addrsLast int
 		var lastSnap, first, last, try int64
@@ -344,7 +364,19 @@ func (s *Store) EachNode(ctx context.Context, id int64, q NodeQuery, fn func(*No
 			return total, err
 		}
 	}
-	return total, rows.Err()
+	if err := rows.Err(); err != nil {
+		return total, fmt.Errorf("monitor: reading the nodes of snapshot %d: %w", id, err)
+	}
+	rows.Close()
+	// The page holds everything from the first node on: it is the total.
+	// Otherwise count.
+	if q.Limit < 0 || (q.Offset == 0 && total < q.Limit) {
+		return total, nil
+	}
+	if err := s.queryRow(ctx, `SELECT COUNT(*)`+from+where, countArgs...).Scan(&total); err != nil {
+		return 0, fmt.Errorf("monitor: counting the nodes of snapshot %d: %w", id, err)
+	}
+	return total, nil
 }
 
 // SnapshotNodes returns one page of the nodes of snapshot id.

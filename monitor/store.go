@@ -129,6 +129,8 @@ type Store struct {
 	mu       sync.Mutex // serialises writes and guards what follows
 	nodes    map[string]*nodeState
 	prevSnap int64 // the last complete snapshot of the vantage
+
+	latest latest // the nodes of snapshot prevSnap, in memory
 }
 
 // IsPostgres reports whether dsn names a PostgreSQL database
@@ -147,7 +149,7 @@ func sqliteDSN(path string) string {
 	if strings.Contains(path, "?") {
 		sep = "&"
 	}
-	return path + sep + "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
+	return path + sep + "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=mmap_size(1073741824)"
 }
 
 // Open opens (creating, for SQLite) the database dsn, applies the
@@ -501,6 +503,7 @@ func (s *Store) Observe(ctx context.Context, obs []Observation) error {
 		return fmt.Errorf("monitor: storing re-checks: %w", err)
 	}
 	s.apply(p)
+	s.observed(p.nodes)
 	return nil
 }
 

@@ -19,6 +19,7 @@ func TestMain(m *testing.M) {
 		os.Exit(helperMain())
 	}
 	code := m.Run()
+	stopScale()
 	pgtest.StopShared()
 	if code == 0 {
 		if err := goleak.Find(goleak.IgnoreTopFunction("database/sql.(*DB).connectionOpener")); err != nil {
@@ -282,4 +283,60 @@ func TestOpenRefusesBadDatabases(t *testing.T) {
 			t.Logf("%v", err)
 		})
 	}
+}
+
+// TestLatestFromMemoryMatchesTheDatabase: the in-memory latest snapshot
+// answers every query as the database does.
+func TestLatestFromMemoryMatchesTheDatabase(t *testing.T) {
+	forEach(t, func(t *testing.T, dsn string) {
+		s := open(t, dsn)
+		var id int64
+		for i := range 3 {
+			at := t0.Add(time.Duration(i) * 10 * time.Minute)
+			var obs []Observation
+			for j := range 30 {
+				addr := fmt.Sprintf("127.0.%d.%d:18444", j%3, j)
+				switch {
+				case j%4 == 0:
+					obs = append(obs, failed(addr, at))
+				case j%5 == 0 && i == 1:
+					obs = append(obs, failed(addr, at))
+				default:
+					obs = append(obs, reachable(addr, fmt.Sprintf("/Satoshi:%d.0.0/", 20+j%7), int32(j*10), at.Add(time.Duration(j)*time.Second)))
+				}
+			}
+			id = write(t, s, at, obs...)
+		}
+		if err := s.Observe(context.Background(), []Observation{failed("127.0.1.1:18444", t0.Add(25*time.Minute))}); err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		for key := range SortKeys {
+			for _, q := range []NodeQuery{
+				{Sort: key, Limit: 7, Offset: 3},
+				{Sort: key, Desc: true, Limit: 100},
+				{Sort: key, Q: "SATOSHI:2", Network: "ipv4", Limit: 5},
+				{Sort: key, Outcome: "refused", Limit: -1},
+			} {
+				var mem, db []string
+				nm, err := s.EachNode(ctx, id, q, func(e *NodeEntry) error {
+					mem = append(mem, fmt.Sprintf("%s %s %v %v", e.Addr, e.UserAgent, e.Uptime, e.Good))
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				nd, err := s.eachNodeSQL(ctx, id, q, func(e *NodeEntry) error {
+					db = append(db, fmt.Sprintf("%s %s %v %v", e.Addr, e.UserAgent, e.Uptime, e.Good))
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if nm != nd || fmt.Sprint(mem) != fmt.Sprint(db) {
+					t.Errorf("%+v: memory %d %v\ndatabase %d %v", q, nm, mem, nd, db)
+				}
+			}
+		}
+	})
 }
