@@ -22,10 +22,14 @@ RUN go mod download
 COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags="-s -w" -o /out/btcpipe ./cmd/btcpipe \
  && /out/btcpipe help > /dev/null
+# monitor (issue 16): /data for the SQLite file, owned by the nonroot user,
+# so that a named volume mounted there is writable by it.
+RUN mkdir -p /out/data
 
 # static-debian12: no libc, no shell; :nonroot runs as uid 65532.
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/btcpipe /usr/local/bin/btcpipe
+COPY --from=build --chown=65532:65532 /out/data /data
 USER 65532:65532
 ENV BTCPIPE_LOG_FORMAT=json \
     BTCPIPE_METRICS_ADDR=:9090
