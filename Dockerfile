@@ -28,8 +28,9 @@ RUN mkdir -p /out/data
 
 # static-debian12: no libc, no shell; :nonroot runs as uid 65532.
 FROM gcr.io/distroless/static-debian12:nonroot
-COPY --from=build /out/btcpipe /usr/local/bin/btcpipe
+# monitor (issue 16): the volume for the SQLite file (before the binary's COPY, which TestDockerfile reads last).
 COPY --from=build --chown=65532:65532 /out/data /data
+COPY --from=build /out/btcpipe /usr/local/bin/btcpipe
 USER 65532:65532
 ENV BTCPIPE_LOG_FORMAT=json \
     BTCPIPE_METRICS_ADDR=:9090
