@@ -26,11 +26,16 @@ RUN go mod download
 COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags="-s -w" -o /out/btcpipe ./cmd/btcpipe \
  && /out/btcpipe help > /dev/null
+# monitor (issue 16): /data for the SQLite file, owned by the nonroot user,
+# so that a named volume mounted there is writable by it.
+RUN mkdir -p /out/data
 
 # The runtime: nothing but the static binary (no libc, no shell, no
 # /etc/passwd), run as the unprivileged numeric user 65532 (distroless's
 # "nonroot"). Keep it identical to Dockerfile.host.
 FROM scratch
+# monitor (issue 16): the volume for the SQLite file (before the binary's COPY, which TestDockerfile reads last).
+COPY --from=build --chown=65532:65532 /out/data /data
 COPY --from=build /out/btcpipe /usr/local/bin/btcpipe
 USER 65532:65532
 ENV BTCPIPE_LOG_FORMAT=json \
