@@ -20,7 +20,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -57,6 +59,13 @@ type Config struct {
 	Stages *Stages
 	// Record, if set, receives a copy of every byte read.
 	Record io.Writer
+	// ConnBudget bounds the bytes of receive buffers one connection holds
+	// (0: no bound of its own), within Budget, shared by every connection
+	// of the process (nil: none); BudgetWait is how long a connection over
+	// them waits for room before it ends (see stages.Budget).
+	ConnBudget int64
+	Budget     *stages.Budget
+	BudgetWait time.Duration
 	// EndAtEOF ends the pipeline normally when the input ends (a recorded
 	// stream) instead of treating EOF as a dropped connection.
 	EndAtEOF bool
@@ -124,6 +133,14 @@ func New(r io.Reader, w io.Writer, closer io.Closer, h stages.Handler, cfg Confi
 			return nil, err
 		}
 		cfg.Options.Want = want
+	}
+	if cfg.ConnBudget > 0 || cfg.Budget != nil {
+		limit := cfg.ConnBudget
+		if limit <= 0 {
+			limit = math.MaxInt64
+		}
+		cfg.Options.Budget = stages.NewBudget("connection", limit, cfg.Budget)
+		cfg.Options.BudgetWait = cfg.BudgetWait
 	}
 	cfg.Options = cfg.Options.Defaults()
 	impls, err := cfg.stages().resolve(cfg)

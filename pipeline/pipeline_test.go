@@ -729,3 +729,31 @@ func TestTransportHandshake(t *testing.T) {
 		t.Errorf("Run with a silent peer = %v, want the deadline", err)
 	}
 }
+
+// TestPipelineBudgetReturned: every byte taken from the budgets comes back
+// when the pipeline ends, whichever stages ran and however it ended.
+func TestPipelineBudgetReturned(t *testing.T) {
+	big := &wire.Raw{Cmd: wire.CmdTx, Payload: make([]byte, 300<<10)}
+	stream := encode(&wire.Verack{}, big, &wire.Ping{Nonce: 1, HasNonce: true}, big)
+	for _, sel := range variants() {
+		for _, cut := range []int{len(stream), len(stream) - 100} { // whole, and cut mid-frame
+			t.Run(fmt.Sprint(sel.name(), "/", cut), func(t *testing.T) {
+				process := stages.NewBudget("process", 64<<20, nil)
+				p, err := pipeline.New(bytes.NewReader(stream[:cut]), io.Discard, nil, newTestHandler(), pipeline.Config{
+					Options: stages.Options{Magic: magic}, Framer: sel.framer, Verifier: sel.verifier, Writer: sel.writer,
+					ConnBudget: 5_000_000, Budget: process, EndAtEOF: true,
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				err = p.Run(t.Context())
+				if (cut == len(stream)) != (err == nil) {
+					t.Errorf("Run = %v", err)
+				}
+				if got := process.Used(); got != 0 {
+					t.Errorf("the process budget has %d bytes taken after Run", got)
+				}
+			})
+		}
+	}
+}

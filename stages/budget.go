@@ -9,6 +9,22 @@ import (
 	"time"
 )
 
+// Default budgets (BTCPIPE_CONN_BUDGET, BTCPIPE_MEMORY_BUDGET,
+// BTCPIPE_BUDGET_WAIT).
+const (
+	// DefaultConnBudget is Bitcoin Core's -maxreceivebuffer default,
+	// 5,000 KB: room for the largest frame and a read behind it.
+	DefaultConnBudget = 5_000_000
+	// DefaultProcessBudget is shared by every connection of a process: 512
+	// connections' worth of full 256 KiB reads at once, far more than a
+	// healthy crawl holds (most read into one 64 KiB slab), so it binds
+	// only when many peers stream large frames together.
+	DefaultProcessBudget = 128 << 20
+	// DefaultBudgetWait is how long a connection waits for room before it
+	// is dropped: longer than any honest peer takes to be read.
+	DefaultBudgetWait = time.Minute
+)
+
 // ErrBudget: a connection waited longer than its budget wait for room to
 // read into (Options.BudgetWait).
 var ErrBudget = errors.New("receive budget exhausted")

@@ -46,6 +46,11 @@ type Config struct {
 	MaxAddrs         int           `envconfig:"MAX_ADDRS" desc:"most unique peer addresses kept in memory"`
 
 	QueueDepth int `envconfig:"QUEUE_DEPTH" desc:"capacity of each channel between stages"`
+	// Receive budgets (like Bitcoin Core's -maxreceivebuffer): a
+	// connection over its own or the process's stops reading.
+	ConnBudget   int64         `envconfig:"CONN_BUDGET" desc:"bytes of receive buffers one connection may hold (Bitcoin Core's -maxreceivebuffer); over it, it stops reading"`
+	MemoryBudget int64         `envconfig:"MEMORY_BUDGET" desc:"bytes of receive buffers all connections together may hold; over it, they stop reading, first come first served"`
+	BudgetWait   time.Duration `envconfig:"BUDGET_WAIT" desc:"longest a connection waits for room in its budgets before it is dropped"`
 	// The stages (see the README's "Swapping a stage"): a transport names
 	// the stages that depend on the wire format; each BTCPIPE_<STAGE>
 	// overrides one.
@@ -81,6 +86,9 @@ func defaultConfig() Config {
 		BackoffMax:       peer.DefaultBackoffMax,
 		MaxAddrs:         peer.DefaultMaxAddrs,
 		QueueDepth:       pipeline.DefaultQueueDepth,
+		ConnBudget:       stages.DefaultConnBudget,
+		MemoryBudget:     stages.DefaultProcessBudget,
+		BudgetWait:       stages.DefaultBudgetWait,
 		Transport:        pipeline.DefaultTransportName,
 		ReadBuffer:       stages.MinSlab,
 	}
@@ -146,6 +154,15 @@ func (c *Config) validate() error {
 	if c.BackoffMax < c.BackoffMin {
 		return bad("BACKOFF_MAX", "%s is shorter than %s_BACKOFF_MIN (%s)", c.BackoffMax, envPrefix, c.BackoffMin)
 	}
+	if c.ConnBudget < stages.MinSlab {
+		return bad("CONN_BUDGET", "must be at least %d bytes (one read buffer), not %d", stages.MinSlab, c.ConnBudget)
+	}
+	if c.MemoryBudget < c.ConnBudget {
+		return bad("MEMORY_BUDGET", "%d is less than %s_CONN_BUDGET (%d)", c.MemoryBudget, envPrefix, c.ConnBudget)
+	}
+	if c.BudgetWait <= 0 {
+		return bad("BUDGET_WAIT", "must be a positive duration, like 1m")
+	}
 	if c.QueueDepth < 1 || c.QueueDepth > 1<<16 {
 		return bad("QUEUE_DEPTH", "must be 1 to 65536, not %d", c.QueueDepth)
 	}
@@ -188,10 +205,16 @@ func (c *Config) validate() error {
 }
 
 // pipelineConfig is the pipeline configuration of c's stage settings.
+//
+// It makes the process's receive budget, shared by every connection of the
+// pipelines made from it: call it once per command run.
 func pipelineConfig(c *Config) pipeline.Config {
 	return pipeline.Config{
 		Options:    stagesOptions(c),
 		QueueDepth: c.QueueDepth,
+		ConnBudget: c.ConnBudget,
+		Budget:     stages.NewBudget("process", c.MemoryBudget, nil),
+		BudgetWait: c.BudgetWait,
 		Transport:  c.Transport,
 		Reader:     c.Reader,
 		Framer:     c.Framer,

@@ -161,10 +161,11 @@ func runMonitorWith(ctx context.Context, e *env, s *monitorSettings,
 	mm := monitor.NewMetrics(m.Registry)
 	session := sessionConfig(cfg)
 	crawlLog := log.WithField("component", "crawl")
+	pcfg := pipelineConfig(cfg) // one process budget for every crawl
 	newCrawler := func(out crawler.Sink, seeds []string) (*crawler.Crawler, error) {
 		c := crawler.Config{
 			Session:  session,
-			Pipeline: pipelineConfig(cfg),
+			Pipeline: pcfg,
 			Seeds:    cc.Seeds, Allow: allow, Concurrency: cc.Concurrency, DialRate: cc.DialRate,
 			ConnectTimeout: cc.ConnectTimeout, HandshakeTimeout: cc.HandshakeTimeout, GetAddrTimeout: cc.GetAddrTimeout,
 			Quiet: cc.Quiet, MaxNodes: cc.MaxNodes, Dial: dial, Out: out, Log: crawlLog,
