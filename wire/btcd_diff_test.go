@@ -913,7 +913,6 @@ func TestBtcdFrameDifferences(t *testing.T) {
 			frame:  header(main, "addr", wire.MaxAddrPayload+1, [4]byte{}),
 			ourErr: wire.ErrPayloadTooLarge, btcdErrIs: errAny,
 		},
-
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
