@@ -11,6 +11,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/btcpipe/btcpipe/internal/logsafe"
 	"github.com/btcpipe/btcpipe/internal/version"
 	"github.com/btcpipe/btcpipe/stages"
 	"github.com/btcpipe/btcpipe/wire"
@@ -382,7 +383,7 @@ func (s *Session) checkDone() {
 		"start_height": v.StartHeight,
 		"relay":        v.Relay,
 		"handshake":    info.HandshakeLatency.Round(time.Microsecond).String(),
-	}).Infof("handshake complete: %s, protocol %d, services %s, height %d", v.UserAgent, v.Protocol, v.Services, v.StartHeight)
+	}).Infof("handshake complete: %s, protocol %d, services %s, height %d", logsafe.Escape(v.UserAgent), v.Protocol, v.Services, v.StartHeight)
 	if s.hooks.Handshake != nil {
 		s.hooks.Handshake(info)
 	}

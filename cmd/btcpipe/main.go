@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/btcpipe/btcpipe/internal/logsafe"
 )
 
 func main() {
@@ -108,7 +110,8 @@ func newLogger(cfg Config, out io.Writer) *logrus.Entry {
 	if cfg.LogFormat == "json" {
 		l.SetFormatter(&logrus.JSONFormatter{TimestampFormat: "2006-01-02T15:04:05.000Z07:00"})
 	} else {
-		l.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, TimestampFormat: "15:04:05.000"})
+		// Text may reach a terminal: what peers send is escaped first.
+		l.SetFormatter(logsafe.Formatter{Inner: &logrus.TextFormatter{FullTimestamp: true, TimestampFormat: "15:04:05.000"}})
 	}
 	return logrus.NewEntry(l)
 }
