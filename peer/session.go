@@ -271,7 +271,11 @@ func (s *Session) Handle(ctx context.Context, m wire.Message, send stages.Sender
 		}
 		list := s.v2scratch[:0]
 		for _, a := range m.List {
-			list = append(list, wire.NetAddrV2FromAddrPort(a.Addr, a.Services, a.Time))
+			// As Bitcoin Core reads an addr entry: OnionCat, its internal
+			// prefix and the unspecified address are not addresses.
+			if e := wire.NetAddrV2FromAddrPort(a.Addr, a.Services, a.Time); e.Valid() {
+				list = append(list, e)
+			}
 		}
 		s.v2scratch = list
 		s.mu.Unlock()

@@ -443,6 +443,12 @@ func TestSessionReportsAddrs(t *testing.T) {
 	mustSend(t, ctx, s.fc,
 		&wire.Addr{List: []wire.TimedNetAddr{
 			{Time: 10, NetAddr: wire.NetAddr{Services: 1, Addr: ap("1.2.3.4:8333")}},
+			// Not addresses, as Bitcoin Core reads addr: OnionCat (Tor
+			// v2), Core's internal prefix, the unspecified addresses.
+			{Time: 10, NetAddr: wire.NetAddr{Addr: ap("[fd87:d87e:eb43::1]:8333")}},
+			{Time: 10, NetAddr: wire.NetAddr{Addr: ap("[fd6b:88c0:8724::1]:8333")}},
+			{Time: 10, NetAddr: wire.NetAddr{Addr: ap("[::]:8333")}},
+			{Time: 10, NetAddr: wire.NetAddr{Addr: ap("0.0.0.0:8333")}},
 			{Time: 11, NetAddr: wire.NetAddr{Services: 1, Addr: ap("[2001:db8::2]:18444")}},
 		}},
 		&wire.AddrV2{List: []wire.NetAddrV2{wire.NetAddrV2FromAddrPort(ap("9.9.9.9:8333"), 0, 12)}},

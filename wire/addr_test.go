@@ -456,3 +456,57 @@ func TestNetworks(t *testing.T) {
 		t.Errorf("DNSSeeds: mainnet %d, regtest %d; want some, none", len(wire.Mainnet.DNSSeeds), len(wire.Regtest.DNSSeeds))
 	}
 }
+
+// TestNetAddrV2Valid: what Bitcoin Core does not take for an address.
+func TestNetAddrV2Valid(t *testing.T) {
+	ip := func(s string) netip.Addr { return netip.MustParseAddr(s) }
+	for _, tt := range []struct {
+		name string
+		a    wire.NetAddrV2
+		want bool
+	}{
+		{"ipv4", wire.NetAddrV2{Network: wire.NetIPv4, IP: ip("1.2.3.4")}, true},
+		{"0.0.0.0", wire.NetAddrV2{Network: wire.NetIPv4, IP: ip("0.0.0.0")}, false},
+		{"ipv6", wire.NetAddrV2{Network: wire.NetIPv6, IP: ip("2001:db8::1")}, true},
+		{"::", wire.NetAddrV2{Network: wire.NetIPv6, IP: ip("::")}, false},
+		{"onioncat", wire.NetAddrV2{Network: wire.NetIPv6, IP: ip("fd87:d87e:eb43::1")}, false},
+		{"core internal", wire.NetAddrV2{Network: wire.NetIPv6, IP: ip("fd6b:88c0:8724::1")}, false},
+		{"ipv4-mapped as ipv6", wire.NetAddrV2{Network: wire.NetIPv6, IP: ip("::ffff:1.2.3.4")}, false},
+		{"cjdns", wire.NetAddrV2{Network: wire.NetCJDNS, IP: ip("fc00::1")}, true},
+		{"cjdns outside fc00::/8", wire.NetAddrV2{Network: wire.NetCJDNS, IP: ip("fd00::1")}, false},
+		{"torv3", wire.NetAddrV2{Network: wire.NetTorV3}, true},
+		{"unknown network", wire.NetAddrV2{Network: 99}, false},
+	} {
+		if got := tt.a.Valid(); got != tt.want {
+			t.Errorf("%s: Valid() = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// The addrv2 decoder skips the entries Core does not keep, and goes on.
+func TestAddrV2SkipsInvalid(t *testing.T) {
+	entry := func(id wire.NetID, addr []byte) []byte {
+		e := []byte{0, 0, 0, 0, 0, byte(id), byte(len(addr))}
+		return append(append(e, addr...), 0x20, 0x8d)
+	}
+	cjdnsBad := netip.MustParseAddr("fd00::1").As16()
+	cjdnsGood := netip.MustParseAddr("fc00::1").As16()
+	internal := netip.MustParseAddr("fd6b:88c0:8724::1").As16()
+	payload := []byte{5}
+	payload = append(payload, entry(wire.NetCJDNS, cjdnsBad[:])...)
+	payload = append(payload, entry(wire.NetIPv6, internal[:])...)
+	payload = append(payload, entry(wire.NetIPv4, []byte{0, 0, 0, 0})...)
+	payload = append(payload, entry(wire.NetCJDNS, cjdnsGood[:])...)
+	payload = append(payload, entry(wire.NetIPv4, []byte{1, 2, 3, 4})...)
+	var m wire.AddrV2
+	if err := m.Decode(payload); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range m.List {
+		got = append(got, a.String())
+	}
+	if want := []string{"[fc00::1]:8333", "1.2.3.4:8333"}; !slices.Equal(got, want) {
+		t.Errorf("decoded %v, want %v", got, want)
+	}
+}

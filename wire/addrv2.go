@@ -189,7 +189,8 @@ func AppendNetAddrV2(dst []byte, a NetAddrV2) []byte {
 // netAddrV2 reads one entry into a, which it overwrites whole (decoding in
 // place spares Decode a copy of every entry). It returns false for an entry
 // that is skipped: an unknown or deprecated network id, as BIP155 asks, or
-// an IPv6 entry holding an IPv4-mapped or OnionCat address; and on an error.
+// an entry that is not Valid (an IPv4-mapped, OnionCat or internal IPv6
+// address, an unspecified one, CJDNS outside fc00::/8); and on an error.
 func (r *reader) netAddrV2(a *NetAddrV2) (ok bool) {
 	*a = NetAddrV2{}
 	a.Time = r.uint32()
@@ -219,22 +220,42 @@ func (r *reader) netAddrV2(a *NetAddrV2) (ok bool) {
 	switch a.Network {
 	case NetIPv4:
 		a.IP = netip.AddrFrom4([4]byte(addr))
-	case NetIPv6:
-		a.IP = netip.AddrFrom16([16]byte(addr))
-		if a.IP.Is4In6() || onionCat.Contains(a.IP) {
-			// An IPv4 or Tor v2 address dressed as IPv6: BIP155 says to
-			// ignore OnionCat, Bitcoin Core treats both as invalid and btcd
-			// drops both. Keeping them would let one IPv4 address arrive in
-			// two spellings.
-			return false
-		}
-	case NetCJDNS:
+	case NetIPv6, NetCJDNS:
 		a.IP = netip.AddrFrom16([16]byte(addr))
 	default:
 		a.Key = [32]byte(addr)
 	}
-	return true
+	// An IPv4 or Tor v2 address dressed as IPv6 (BIP155 says to ignore
+	// OnionCat, Bitcoin Core treats both as invalid and btcd drops both:
+	// keeping them would let one IPv4 address arrive in two spellings),
+	// Core's internal addresses, the unspecified address and a CJDNS
+	// address outside fc00::/8 are skipped, as Core does not keep them.
+	return a.Valid()
 }
 
 // onionCat is the IPv6 range that carried Tor v2 addresses in addr.
 var onionCat = netip.MustParsePrefix("fd87:d87e:eb43::/48")
+
+// internalPrefix is the IPv6 form of Bitcoin Core's NET_INTERNAL addresses
+// (fd6b:88c0:8724::/48): names Core makes up for its seeds, never a peer.
+var internalPrefix = netip.MustParsePrefix("fd6b:88c0:8724::/48")
+
+// Valid reports whether a peer may be at a, as Bitcoin Core's
+// CNetAddr::IsValid decides what it gossips: not the unspecified address
+// (0.0.0.0, ::), not a Tor v2 (OnionCat) or internal (fd6b:88c0:8724::/48)
+// address dressed as IPv6, a CJDNS address inside fc00::/8, and a known
+// network. The addrv2 decoder already skips every entry this refuses; an
+// addr (v1) entry converted with NetAddrV2FromAddrPort is checked here.
+func (a NetAddrV2) Valid() bool {
+	switch a.Network {
+	case NetIPv4:
+		return a.IP.Is4() && !a.IP.IsUnspecified()
+	case NetIPv6:
+		return a.IP.Is6() && !a.IP.IsUnspecified() && !a.IP.Is4In6() && !onionCat.Contains(a.IP) && !internalPrefix.Contains(a.IP)
+	case NetCJDNS:
+		return a.IP.Is6() && a.IP.As16()[0] == 0xfc
+	case NetTorV3, NetI2P:
+		return true
+	}
+	return false
+}
