@@ -8,6 +8,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -49,8 +50,13 @@ func runDecode(ctx context.Context, e *env, s *decodeSettings, args []string) in
 	}
 	name := args[0]
 	var in io.Reader
+	var closer io.Closer // interrupts a Read blocked on the input
 	if name == "-" {
 		in, name = stdin, "stdin"
+		if stdin == io.Reader(os.Stdin) {
+			f := interruptibleStdin()
+			in, closer = f, f
+		}
 	} else {
 		f, err := os.Open(name)
 		if err != nil {
@@ -58,7 +64,7 @@ func runDecode(ctx context.Context, e *env, s *decodeSettings, args []string) in
 			return exitFailed
 		}
 		defer f.Close()
-		in = f
+		in, closer = f, f
 	}
 	cfg := &s.Config
 	network, _ := wire.NetworkByName(cfg.Network) // validated
@@ -75,7 +81,7 @@ func runDecode(ctx context.Context, e *env, s *decodeSettings, args []string) in
 	// A damaged stream ends the pipeline with the framer's error, after
 	// the frames cut before the damage have been verified and dispatched:
 	// the counts go up to the damage.
-	p, err := pipeline.New(cr, io.Discard, nil, tally, pcfg)
+	p, err := pipeline.New(cr, io.Discard, closer, tally, pcfg)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "btcpipe: decode: %v\n", err)
 		return exitFailed
@@ -236,4 +242,21 @@ func (t *decodeTally) write(w io.Writer) commandTally {
 	fmt.Fprintf(tw, "total\t%d\t%d\t%d\t%d\t%d\t\n", sum.frames, sum.bytes, sum.decoded, sum.checksum, sum.decodeFail)
 	tw.Flush()
 	return sum
+}
+
+// interruptibleStdin returns standard input as a file whose Read a Close
+// interrupts, so that SIGINT stops `btcpipe decode -` reading a pipe that
+// stays open. A pipe or terminal is opened anew, non-blocking, through
+// /proc/self/fd/0: a file description of its own, so that the shell's is
+// left as it was, which Go's poller can interrupt. A regular file is read
+// as it is: its reads do not wait.
+func interruptibleStdin() *os.File {
+	if fi, err := os.Stdin.Stat(); err != nil || fi.Mode().IsRegular() {
+		return os.Stdin
+	}
+	f, err := os.OpenFile("/proc/self/fd/0", os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return os.Stdin
+	}
+	return f
 }

@@ -5,10 +5,12 @@ import (
 	binenc "encoding/binary"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	btcdwire "github.com/btcsuite/btcd/wire/v2"
 	"go.uber.org/goleak"
@@ -385,4 +387,44 @@ func TestDecodeLargeStream(t *testing.T) {
 		want[k] = c
 	}
 	checkRows(t, r, want)
+}
+
+// TestDecodeStdinPipeStopsOnSIGINT: `btcpipe decode -` reading a pipe that
+// stays open (nothing more comes, and no end either) stops on the first
+// SIGINT, with the counts of what it read.
+func TestDecodeStdinPipeStopsOnSIGINT(t *testing.T) {
+	bin := binary(t)
+	cmd := exec.Command(bin, "decode", "-")
+	cmd.Env = cleanEnv("BTCPIPE_NETWORK=regtest")
+	w, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(readRecording(t)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // read and counted; now it waits for more
+	start := time.Now()
+	cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("decode - did not stop within 5 s of SIGINT; stderr: %s", stderr.String())
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("decode - took %s to stop after SIGINT", took)
+	}
+	if !strings.Contains(stdout.String(), "version") {
+		t.Errorf("no counts printed after SIGINT:\nstdout: %s\nstderr: %s", stdout.String(), stderr.String())
+	}
 }
