@@ -24,7 +24,7 @@ FUZZ_DIRS += $(wildcard netreach bip324)
 # The race detector needs cgo; without a C compiler the tests run without it.
 RACE := $(if $(filter 1,$(shell $(GO) env CGO_ENABLED)),-race,)
 
-.PHONY: help build btcd demo demo-debug test bench fuzz lint clean
+.PHONY: help build btcd demo demo-debug test bench fuzz lint clean memory-figures
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -62,6 +62,9 @@ bench: ## Run the benchmarks (BENCH_COUNT, BENCH_TIME) and print the table with 
 	$(GO) test -run='^$$' -bench='^Benchmark(Decode|Write)$$' -benchtime=$(BENCH_TIME) -count=$(BENCH_COUNT) -timeout=30m ./benchmarks/ | tee out/bench.txt
 	@echo
 	$(GO) run ./benchmarks/report out/bench.txt
+
+memory-figures: build ## Peak RSS of the real binary against hostile loopback peers: a crawl of 200 honest + 200 block-streaming nodes, the node against one, a 3,999,999-byte ping
+	$(GO) run ./internal/memfigures -btcpipe bin/btcpipe
 
 fuzz: ## Run every Fuzz* target in wire/ and stages/ for FUZZTIME each (default 60s)
 	@pkgs="$(patsubst %,./%/...,$(FUZZ_DIRS))"; \
