@@ -643,6 +643,27 @@ func TestHostileWrongMagic(t *testing.T) {
 	})
 }
 
+// TestHostileLongPing: a peer declares a 3,999,999-byte ping and sends 60 KB
+// of it. The header alone ends the connection (ping's limit is 8 bytes),
+// at once, not after the 20-minute ping timeout; nothing of the payload is
+// held.
+func TestHostileLongPing(t *testing.T) {
+	hostileDrop(t, hostileDropCase{
+		script: func(ctx context.Context, c *fakepeer.Conn) error {
+			if err := hostileHandshake(ctx, c); err != nil {
+				return err
+			}
+			if err := c.SendRaw(ctx, append(hostileHeader(wire.CmdPing, 3_999_999), make([]byte, 60_000)...)); err != nil {
+				return err
+			}
+			return hostileExpectClosed(ctx, c, 5*time.Second)
+		},
+		handshakeFirst: true,
+		stage:          stages.StageFramer, cmd: wire.CmdPing, want: wire.ErrPayloadTooLarge,
+		allocBudget: 2 * hostileMiB, peakBudget: 1 * hostileMiB,
+	})
+}
+
 func TestHostileChecksumFlood(t *testing.T) {
 	tests := []struct {
 		name, cmd   string
