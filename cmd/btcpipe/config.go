@@ -13,6 +13,7 @@ import (
 
 	"github.com/btcpipe/btcpipe/internal/hostport"
 	"github.com/btcpipe/btcpipe/internal/version"
+	"github.com/btcpipe/btcpipe/peer"
 	"github.com/btcpipe/btcpipe/pipeline"
 	"github.com/btcpipe/btcpipe/wire"
 )
@@ -39,6 +40,7 @@ type Config struct {
 	BackoffMax       time.Duration `envconfig:"BACKOFF_MAX" default:"5m" desc:"longest wait before reconnecting"`
 	MaxAddrs         int           `envconfig:"MAX_ADDRS" default:"100000" desc:"most unique peer addresses kept in memory"`
 
+	Transport  string `envconfig:"TRANSPORT" default:"auto" desc:"transport: v1 (cleartext), v2 (BIP324 only) or auto (v2, falling back to v1 for peers that close the v2 handshake)"`
 	QueueDepth int    `envconfig:"QUEUE_DEPTH" default:"16" desc:"capacity of each channel between stages"`
 	Framer     string `envconfig:"FRAMER" default:"slab" desc:"framer stage implementation"`
 	Verifier   string `envconfig:"VERIFIER" default:"sequential" desc:"checksum verifier stage: sequential or parallel"`
@@ -111,6 +113,9 @@ func (c *Config) validate() error {
 	}
 	if c.MinProtocol < 0 {
 		return bad("MIN_PROTOCOL", "must not be negative")
+	}
+	if err := peer.ValidTransport(c.Transport); err != nil || c.Transport == "" {
+		return bad("TRANSPORT", "must be v1, v2 or auto, not %q", c.Transport)
 	}
 	if _, err := pipeline.DefaultStages.Framers.Get(c.Framer); err != nil {
 		return bad("FRAMER", "%v", err)

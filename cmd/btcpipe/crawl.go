@@ -142,6 +142,7 @@ func crawl(ctx context.Context, e *env, cc *crawlConfig, dial func(context.Conte
 			Framer:     cfg.Framer,
 			Verifier:   cfg.Verifier,
 		},
+		Transport:        cfg.Transport,
 		Seeds:            cc.Seeds,
 		Allow:            allow,
 		Concurrency:      cc.Concurrency,

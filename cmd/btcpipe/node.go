@@ -68,6 +68,7 @@ func nodeConfig(cfg Config) peer.NodeConfig {
 			Framer:     cfg.Framer,
 			Verifier:   cfg.Verifier,
 		},
+		Transport:   cfg.Transport,
 		DialTimeout: cfg.DialTimeout,
 		BackoffMin:  cfg.BackoffMin,
 		BackoffMax:  cfg.BackoffMax,
