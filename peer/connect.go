@@ -157,6 +157,9 @@ func (d *Dialer) connect(ctx context.Context, addr netip.AddrPort, log *logrus.E
 	pcfg.Options.Hint = nil // one per connection (pipeline.New makes it)
 	obs := pipeline.Observers{&versions, pipeline.NewLogObserver(log)}
 	if extra := d.Pipeline.Options.Observer; extra != nil {
+		if to, ok := extra.(stages.TransportObserver); ok {
+			extra = to.ForTransport(out.Transport)
+		}
 		obs = append(obs, extra)
 	}
 	pcfg.Options.Observer = obs

@@ -127,6 +127,19 @@ func registerV2(s *Stages) {
 	})
 }
 
+// ForTransport returns the observers with each that counts per transport
+// (stages.TransportObserver) replaced by its observer for transport name.
+func (os Observers) ForTransport(name string) stages.Observer {
+	out := make(Observers, len(os))
+	for i, o := range os {
+		if t, ok := o.(stages.TransportObserver); ok {
+			o = t.ForTransport(name)
+		}
+		out[i] = o
+	}
+	return out
+}
+
 // Decoy forwards to the observers that count decoys (stages.DecoyObserver).
 func (os Observers) Decoy(contents int) {
 	for _, o := range os {

@@ -33,6 +33,14 @@ type DecoyObserver interface {
 	Decoy(contents int)
 }
 
+// TransportObserver is implemented by observers that count per transport
+// (an optional extension of Observer): whoever opens a connection calls
+// ForTransport with the connection's transport ("v1", "v2") and uses the
+// observer it returns for that connection.
+type TransportObserver interface {
+	ForTransport(name string) Observer
+}
+
 // V2Verifier authenticates and decrypts, in place, the sealed packets the
 // V2Framer cuts (Receiver.Open, in packet order, on one goroutine) and turns
 // each into a wire.Frame the dispatcher decodes: Command from the packet's
