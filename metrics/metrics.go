@@ -239,10 +239,14 @@ func (o observer) DecodeFailed(f *wire.Frame, _ error) {
 func (o observer) FrameOut(cmd string, frame []byte) {
 	i := o.m.commandString(cmd)
 	o.m.frames[1][i].Inc()
-	o.m.bytes[1][i].Add(float64(len(frame)))
+	n := float64(len(frame))
 	if o.tr != nil {
-		o.tr.bytes[1].Add(float64(len(frame)))
+		if o.tr.v2 && len(frame) >= wire.HeaderSize { // the v2 writer passes the v1 layout
+			n = float64(bip324.PacketLen(uint32(bip324.TypeLen(cmd) + len(frame) - wire.HeaderSize)))
+		}
+		o.tr.bytes[1].Add(n)
 	}
+	o.m.bytes[1][i].Add(n)
 }
 
 // TrackPipeline adds p's channels to btcpipe_queue_depth and

@@ -25,9 +25,9 @@ func TestTransportLabels(t *testing.T) {
 	v2 := obs.ForTransport("v2")
 	f := wire.Frame{Payload: make([]byte, 8)}
 	copy(f.Command[:], wire.CmdPing)
-	v1.FrameIn(&f) // 24 + 8
-	v2.FrameIn(&f) // 20 + 1 + 8
-	v2.FrameOut(wire.CmdPing, make([]byte, 29))
+	v1.FrameIn(&f)                              // 24 + 8
+	v2.FrameIn(&f)                              // 20 + 1 + 8
+	v2.FrameOut(wire.CmdPing, make([]byte, 32)) // the v1 layout: 20 + 1 + 8 on the wire
 	v1.FrameOut(wire.CmdPing, make([]byte, 32))
 	m.ObserveHandshake(peer.Info{Transport: "v2"})
 	m.ObserveHandshake(peer.Info{Transport: "v2"})

@@ -2,6 +2,7 @@ package stages
 
 import (
 	"context"
+	"encoding/binary"
 	"io"
 	"time"
 
@@ -18,6 +19,11 @@ import (
 // Each payload is encoded into a reused scratch buffer and then sealed into
 // the write buffer (the AEAD cannot seal into its own input's spare room),
 // so once the buffers are warm a message costs no allocation.
+//
+// Observer.FrameOut gets the message in the v1 layout every observer reads
+// (a 24-byte header of magic, command and length, with a zero checksum,
+// then the payload), not the ciphertext: the scratch buffer keeps room for
+// that header, so it costs no copy and no hash.
 type V2Writer struct {
 	W    io.Writer
 	Opts Options
@@ -85,12 +91,18 @@ func (w *V2Writer) Run(ctx context.Context, in <-chan wire.Message, _ chan<- str
 func (w *V2Writer) Encode(dst []byte, m wire.Message) ([]byte, error) { return w.encode(dst, m) }
 
 func (w *V2Writer) encode(dst []byte, m wire.Message) ([]byte, error) {
-	w.payload = m.AppendPayload(w.payload[:0])
+	var hdr [wire.HeaderSize]byte
+	w.payload = m.AppendPayload(append(w.payload[:0], hdr[:]...))
+	cmd := m.Command()
 	start := len(dst)
-	dst, err := w.send.AppendMessage(dst, m.Command(), w.payload)
+	dst, err := w.send.AppendMessage(dst, cmd, w.payload[wire.HeaderSize:])
 	if err != nil {
 		return dst[:start], err
 	}
-	w.Opts.Observer.FrameOut(m.Command(), dst[start:])
+	plain := w.payload
+	binary.LittleEndian.PutUint32(plain[0:4], uint32(w.Opts.Magic))
+	copy(plain[4:16], cmd)
+	binary.LittleEndian.PutUint32(plain[16:20], uint32(len(plain)-wire.HeaderSize))
+	w.Opts.Observer.FrameOut(cmd, plain)
 	return dst, nil
 }
