@@ -11,6 +11,7 @@ import (
 	"os"
 	"reflect"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -483,5 +484,29 @@ func TestV2Hostile(t *testing.T) {
 			}
 			t.Logf("%v", err)
 		})
+	}
+}
+
+// TestV2Registry: the v2 stages speak only v2, and need its handshake.
+func TestV2Registry(t *testing.T) {
+	if err := (pipeline.Config{Transport: pipeline.TransportV2}).Validate(); err != nil {
+		t.Errorf("transport v2: %v", err)
+	}
+	for _, cfg := range []pipeline.Config{
+		{Transport: pipeline.TransportV2, Framer: pipeline.FramerSlab},
+		{Transport: pipeline.TransportV2, Verifier: pipeline.VerifierParallel},
+		{Transport: pipeline.TransportV1, Writer: pipeline.WriterV2},
+	} {
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "speaks") {
+			t.Errorf("Validate(%+v) = %v, want a wire format mismatch", cfg, err)
+		}
+	}
+	st := pipeline.DefaultStages.Clone()
+	st.Transports.MustRegister("v2-no-handshake", pipeline.Transport{
+		Wire: pipeline.WireV2, Framer: pipeline.FramerV2, Verifier: pipeline.VerifierV2, Writer: pipeline.WriterV2,
+	})
+	_, err := pipeline.New(bytes.NewReader(nil), io.Discard, nil, &collector{}, pipeline.Config{Transport: "v2-no-handshake", Stages: st})
+	if !errors.Is(err, pipeline.ErrNoV2Session) {
+		t.Errorf("New without a handshake: %v, want ErrNoV2Session", err)
 	}
 }
