@@ -1,3 +1,5 @@
+//go:build linux
+
 package peer_test
 
 // The Bitcoin Core end-to-end test of the v2 transport. It carries a tiny
