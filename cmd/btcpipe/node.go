@@ -90,9 +90,15 @@ func runNode(ctx context.Context, e *env, args []string) int {
 		}
 		defer f.Close()
 		nc.Record = f
+		if nc.Transport != peer.TransportV1 {
+			// A recording of BIP324 packets cannot be replayed: btcpipe
+			// decode has no keys. Record the cleartext transport.
+			log.WithField("transport", peer.TransportV1).Warnf("BTCPIPE_RECORD is set: using transport v1 instead of %s, so that the recording can be decoded", nc.Transport)
+			nc.Transport = peer.TransportV1
+		}
 	}
 	log.WithFields(logrus.Fields{
-		"network": cfg.Network, "verifier": cfg.Verifier, "queue_depth": cfg.QueueDepth,
+		"network": cfg.Network, "transport": nc.Transport, "verifier": cfg.Verifier, "queue_depth": cfg.QueueDepth,
 	}).Infof("btcpipe %s starting", version.Version)
 	node := peer.NewNode(nc, log)
 	waitMetrics, err := startNodeMetrics(ctx, e, node)
