@@ -149,8 +149,12 @@ func (d *Dialer) connect(ctx context.Context, addr netip.AddrPort, log *logrus.E
 
 	var versions versionSeen
 	pcfg := d.Pipeline
-	if d.Transport != "" {
-		pcfg = fit(pcfg, t)
+	switch d.Transport {
+	case "":
+	case TransportAuto:
+		pcfg = ConfigFor(pcfg, t)
+	default:
+		pcfg.Transport = t // an override of another wire format is an error (ErrPipeline)
 	}
 	pcfg.Options.Peer = addr.String()
 	pcfg.Options.Magic = d.Session.Network.Magic

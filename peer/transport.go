@@ -121,10 +121,13 @@ func (d *Dialer) Connect(ctx context.Context, addr netip.AddrPort, log *logrus.E
 	return out
 }
 
-// fit returns cfg with transport t, dropping a stage override that does
-// not speak t's wire format (BTCPIPE_FRAMER=copy applies to the v1
-// connections of an auto dialer, not to its v2 ones).
-func fit(cfg pipeline.Config, t string) pipeline.Config {
+// ConfigFor returns cfg for a connection of an auto Dialer with pipeline
+// transport t (v1 or v2): cfg with Transport t and without a stage override
+// that does not speak t's wire format (BTCPIPE_FRAMER=copy applies to the
+// v1 connections of an auto Dialer, not to its v2 ones). Under an explicit
+// v1 or v2 policy an override of the other format is an error instead. A
+// configuration check can Validate the result for each of TransportsOf.
+func ConfigFor(cfg pipeline.Config, t string) pipeline.Config {
 	cfg.Transport = t
 	st := cfg.Stages
 	if st == nil {
@@ -144,4 +147,16 @@ func fit(cfg pipeline.Config, t string) pipeline.Config {
 		cfg.Writer = ""
 	}
 	return cfg
+}
+
+// TransportsOf returns the pipeline transports the policy t may dial with:
+// v1 and v2 for auto, t itself otherwise (empty: none of its own).
+func TransportsOf(t string) []string {
+	switch t {
+	case "":
+		return nil
+	case TransportAuto:
+		return []string{TransportV2, TransportV1}
+	}
+	return []string{t}
 }

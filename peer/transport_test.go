@@ -51,8 +51,11 @@ func TestDialerTransports(t *testing.T) {
 				known.Add(fake.Addr())
 			}
 			connected := 0
-			d := &peer.Dialer{Session: testConfig(), Timeout: time.Second, Transport: tc.transport, KnownV1: known,
-				Pipeline: pipeline.Config{Framer: pipeline.FramerSlab, Verifier: pipeline.VerifierSequential}}
+			d := &peer.Dialer{Session: testConfig(), Timeout: time.Second, Transport: tc.transport, KnownV1: known}
+			if tc.transport != peer.TransportV2 {
+				// v1 overrides: auto drops them for its v2 attempt.
+				d.Pipeline = pipeline.Config{Framer: pipeline.FramerSlab, Verifier: pipeline.VerifierSequential}
+			}
 			out := d.Connect(ctx, fake.Addr(), nullLog(), peer.ConnectHooks{NoV2: tc.noV2, Connected: func(time.Duration) { connected++ }})
 			if got := fake.Accepted(); got != tc.accepts {
 				t.Errorf("%d connections accepted, want %d", got, tc.accepts)
@@ -77,6 +80,19 @@ func TestDialerTransports(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDialerV2WithV1Framer: under an explicit v2 policy a v1 stage
+// override is an error (ErrPipeline), not silently dropped.
+func TestDialerV2WithV1Framer(t *testing.T) {
+	ctx := testCtx(t)
+	fake := fakepeer.Listen(t, &wire.Regtest, fakepeer.Options{Handler: v1Peer})
+	d := &peer.Dialer{Session: testConfig(), Timeout: time.Second, Transport: peer.TransportV2,
+		Pipeline: pipeline.Config{Framer: pipeline.FramerCopy}}
+	out := d.Connect(ctx, fake.Addr(), nullLog(), peer.ConnectHooks{})
+	if !errors.Is(out.Err, peer.ErrPipeline) {
+		t.Errorf("err %v, want ErrPipeline", out.Err)
 	}
 }
 

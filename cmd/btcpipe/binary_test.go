@@ -70,13 +70,14 @@ func TestBadConfigExitsTwoWithOneLine(t *testing.T) {
 		{"level", "BTCPIPE_LOG_LEVEL=loud", "BTCPIPE_LOG_LEVEL"},
 		{"verifier", "BTCPIPE_VERIFIER=quantum", "BTCPIPE_VERIFIER"},
 		{"transport", "BTCPIPE_TRANSPORT=v3", "BTCPIPE_TRANSPORT"},
-		{"empty transport", "BTCPIPE_TRANSPORT=", "BTCPIPE_TRANSPORT"},
+		{"empty transport", "BTCPIPE_TRANSPORT= ", "BTCPIPE_TRANSPORT"},
+		{"v1 framer under v2", "BTCPIPE_TRANSPORT=v2 BTCPIPE_FRAMER=copy", "BTCPIPE_TRANSPORT"},
 		{"queue", "BTCPIPE_QUEUE_DEPTH=0", "BTCPIPE_QUEUE_DEPTH"},
 		{"negative timeout", "BTCPIPE_HANDSHAKE_TIMEOUT=-1s", "BTCPIPE_HANDSHAKE_TIMEOUT"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command(bin, "node")
-			cmd.Env = cleanEnv(tc.env)
+			cmd.Env = cleanEnv(strings.Fields(tc.env)...)
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			err := cmd.Run()

@@ -42,8 +42,8 @@ type Config struct {
 
 	Transport  string `envconfig:"TRANSPORT" default:"auto" desc:"transport: v1 (cleartext), v2 (BIP324 only) or auto (v2, falling back to v1 for peers that close the v2 handshake)"`
 	QueueDepth int    `envconfig:"QUEUE_DEPTH" default:"16" desc:"capacity of each channel between stages"`
-	Framer     string `envconfig:"FRAMER" default:"slab" desc:"framer stage implementation"`
-	Verifier   string `envconfig:"VERIFIER" default:"sequential" desc:"checksum verifier stage: sequential or parallel"`
+	Framer     string `envconfig:"FRAMER" desc:"framer stage implementation; empty: the transport's (v1: slab, v2: v2)"`
+	Verifier   string `envconfig:"VERIFIER" desc:"verifier stage: sequential or parallel (v1), v2; empty: the transport's"`
 	Workers    int    `envconfig:"WORKERS" default:"0" desc:"parallel verifier workers; 0: one per CPU"`
 	ReadBuffer int    `envconfig:"READ_BUFFER" default:"65536" desc:"reader's base buffer size in bytes"`
 	Record     string `envconfig:"RECORD" desc:"file to append the raw inbound byte stream to (for btcpipe decode)"`
@@ -117,11 +117,20 @@ func (c *Config) validate() error {
 	if err := peer.ValidTransport(c.Transport); err != nil || c.Transport == "" {
 		return bad("TRANSPORT", "must be v1, v2 or auto, not %q", c.Transport)
 	}
-	if _, err := pipeline.DefaultStages.Framers.Get(c.Framer); err != nil {
+	if _, err := pipeline.DefaultStages.Framers.Get(c.Framer); c.Framer != "" && err != nil {
 		return bad("FRAMER", "%v", err)
 	}
-	if _, err := pipeline.DefaultStages.Verifiers.Get(c.Verifier); err != nil {
+	if _, err := pipeline.DefaultStages.Verifiers.Get(c.Verifier); c.Verifier != "" && err != nil {
 		return bad("VERIFIER", "%v", err)
+	}
+	for _, t := range peer.TransportsOf(c.Transport) { // the stages fit every transport the policy dials
+		pc := pipeline.Config{Transport: t, Framer: c.Framer, Verifier: c.Verifier}
+		if c.Transport == peer.TransportAuto {
+			pc = peer.ConfigFor(pc, t)
+		}
+		if err := pc.Validate(); err != nil {
+			return bad("TRANSPORT", "%s", strings.ReplaceAll(strings.TrimPrefix(err.Error(), "pipeline: "), "\n", "; "))
+		}
 	}
 	return nil
 }
@@ -163,4 +172,12 @@ func loadSection(spec any) error {
 		return v.validate()
 	}
 	return nil
+}
+
+// orDefault returns s, or def when s is empty.
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }

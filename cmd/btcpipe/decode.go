@@ -84,7 +84,7 @@ func runDecode(ctx context.Context, e *env, args []string) int {
 	runErr := p.Run(ctx)
 	elapsed := time.Since(begin)
 
-	fmt.Fprintf(e.stdout, "%s: %s stream (magic %s), verifier %s\n", name, network.Name, network.Magic, e.cfg.Verifier)
+	fmt.Fprintf(e.stdout, "%s: %s stream (magic %s), verifier %s\n", name, network.Name, network.Magic, orDefault(e.cfg.Verifier, pipeline.VerifierSequential))
 	sum := tally.write(e.stdout)
 	secs := max(elapsed.Seconds(), 1e-9)
 	fmt.Fprintf(e.stdout, "read %d bytes in %v: %.1f MB/s, %.0f msgs/s\n",

@@ -98,7 +98,7 @@ func runNode(ctx context.Context, e *env, args []string) int {
 		}
 	}
 	log.WithFields(logrus.Fields{
-		"network": cfg.Network, "transport": nc.Transport, "verifier": cfg.Verifier, "queue_depth": cfg.QueueDepth,
+		"network": cfg.Network, "transport": nc.Transport, "verifier": orDefault(cfg.Verifier, "the transport's"), "queue_depth": cfg.QueueDepth,
 	}).Infof("btcpipe %s starting", version.Version)
 	node := peer.NewNode(nc, log)
 	waitMetrics, err := startNodeMetrics(ctx, e, node)
