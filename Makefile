@@ -51,7 +51,7 @@ test: btcd postgres ## Run all tests with the race detector, in shuffled order
 	@# run them again without it, so the zero-allocation claims are checked.
 	$(if $(RACE),$(GO) test -shuffle=on -count=1 -run 'Alloc|Allocate|CostNothing' ./wire/ ./metrics/ ./stages/ ./bip324/)
 
-# make bench: BENCH_COUNT samples of BENCH_TIME per benchmark (77 of them):
+# make bench: BENCH_COUNT samples of BENCH_TIME per benchmark (77 of them, and 15 of BenchmarkDecodeV2):
 # about 5 minutes on 2 cores. The raw output stays in out/bench.txt for
 # benchstat; the table comes from benchmarks/report.
 BENCH_COUNT ?= 6
@@ -59,7 +59,7 @@ BENCH_TIME ?= 0.5s
 
 bench: ## Run the benchmarks (BENCH_COUNT, BENCH_TIME) and print the table with the ratios to btcd and SHA-256d
 	@mkdir -p out
-	$(GO) test -run='^$$' -bench='^Benchmark(Decode|Write)$$' -benchtime=$(BENCH_TIME) -count=$(BENCH_COUNT) -timeout=30m ./benchmarks/ | tee out/bench.txt
+	$(GO) test -run='^$$' -bench='^Benchmark(Decode|DecodeV2|Write)$$' -benchtime=$(BENCH_TIME) -count=$(BENCH_COUNT) -timeout=30m ./benchmarks/ | tee out/bench.txt
 	@echo
 	$(GO) run ./benchmarks/report out/bench.txt
 

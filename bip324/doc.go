@@ -6,8 +6,9 @@
 //
 // It is built from btcec's ellswift (ElligatorSwift encoding and X-only
 // ECDH), golang.org/x/crypto's chacha20 and chacha20poly1305, and the
-// standard library's crypto/hkdf. It is not wired into the pipeline; the v2
-// framer, verifier and writer stages use it as follows.
+// standard library's crypto/hkdf. The pipeline's transport "v2" (its
+// handshake, and the stages V2Framer, V2Verifier and V2Writer of package
+// stages) uses it as follows.
 //
 // # Packets
 //

@@ -40,6 +40,10 @@ type Config struct {
 	// Pipeline configures each connection's stages; peer, magic, observer
 	// and read hint are set per connection.
 	Pipeline pipeline.Config
+	// Transport is the dialer's policy (peer.TransportV1, TransportV2,
+	// TransportAuto; empty: Pipeline.Transport). With auto, addresses whose
+	// addr entries lack NODE_P2P_V2 are dialled with v1.
+	Transport string
 	// Seeds are where the crawl starts: host:port, [v6]:port, an address,
 	// or a host name (resolved with Resolve), the network's default port
 	// when none is given. Empty: the network's DNS seeds; regtest and
@@ -149,7 +153,8 @@ func New(cfg Config) (*Crawler, error) {
 	}
 	pcfg := cfg.Pipeline
 	pcfg.Record = nil
-	c.dialer = &peer.Dialer{Session: sess, Pipeline: pcfg, Dial: cfg.Dial, Timeout: cfg.ConnectTimeout, Nonces: &c.nonces}
+	c.dialer = &peer.Dialer{Session: sess, Pipeline: pcfg, Dial: cfg.Dial, Timeout: cfg.ConnectTimeout, Nonces: &c.nonces,
+		Transport: cfg.Transport, KnownV1: &c.knownV1}
 	return c, nil
 }
 

@@ -23,6 +23,7 @@ type Crawler struct {
 	log     *logrus.Entry
 	sessLog *logrus.Entry
 	nonces  peer.Nonces
+	knownV1 peer.AddrSet // addresses that fell back to v1
 	// dialer opens every connection (peer.Dialer.Connect).
 	dialer *peer.Dialer
 

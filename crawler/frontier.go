@@ -15,6 +15,10 @@ import (
 type target struct {
 	addr   wire.NetAddrV2
 	source string
+	// noV2: the addr entry carried services without NODE_P2P_V2, so an
+	// auto transport dials v1 at once (seeds and entries without services:
+	// v2 is tried).
+	noV2 bool
 }
 
 // addrKey identifies an address for deduplication.
@@ -84,6 +88,7 @@ func (c *Crawler) learn(list []wire.NetAddrV2, source string) int {
 	fresh := 0
 	c.mu.Lock()
 	for _, a := range list {
+		noV2 := a.Services != 0 && a.Services&wire.NodeP2PV2 == 0
 		a = normalise(a)
 		k := addrKey{network: a.Network, ip: a.IP, key: a.Key, port: a.Port}
 		if _, ok := c.seen[k]; ok {
@@ -102,7 +107,7 @@ func (c *Crawler) learn(list []wire.NetAddrV2, source string) int {
 			})
 			continue
 		}
-		c.queue = append(c.queue, target{addr: a, source: source})
+		c.queue = append(c.queue, target{addr: a, source: source, noV2: noV2})
 	}
 	c.mu.Unlock()
 	if fresh > len(skipped) {

@@ -97,6 +97,9 @@ type Record struct {
 	// ConnectMs is the TCP connect latency in milliseconds, for every node
 	// whose connect succeeded.
 	ConnectMs float64 `json:"connect_ms,omitempty"`
+	// Transport is the transport the last connection spoke, "v1" or "v2"
+	// (BIP324), for every node whose connect succeeded.
+	Transport string `json:"transport,omitempty"`
 
 	*Handshake
 }
@@ -164,6 +167,9 @@ type Summary struct {
 	ByProtocol   map[string]int `json:"by_protocol"`
 	ByService    map[string]int `json:"by_service"`
 	ByServiceSet map[string]int `json:"by_service_set"`
+	// ByTransport counts reachable nodes by the transport they spoke
+	// ("v1", "v2").
+	ByTransport map[string]int `json:"by_transport"`
 }
 
 // NewSummary returns an empty summary of a crawl of network.
@@ -186,6 +192,9 @@ func (s *Summary) Add(r *Record) {
 		return
 	}
 	h := r.Handshake
+	if r.Transport != "" {
+		s.ByTransport[r.Transport]++
+	}
 	s.ByUserAgent[h.UserAgent]++
 	s.ByProtocol[strconv.Itoa(int(h.Protocol))]++
 	set := "NONE"
@@ -205,7 +214,7 @@ func (s *Summary) initMaps() {
 	if s.Type == "" {
 		s.Type = SummaryType
 	}
-	for _, m := range []*map[string]int{&s.ByNetwork, &s.ByUserAgent, &s.ByProtocol, &s.ByService, &s.ByServiceSet} {
+	for _, m := range []*map[string]int{&s.ByNetwork, &s.ByUserAgent, &s.ByProtocol, &s.ByService, &s.ByServiceSet, &s.ByTransport} {
 		if *m == nil {
 			*m = map[string]int{}
 		}

@@ -52,7 +52,7 @@ func (c *Crawler) visit(ctx context.Context, t target) {
 	defer end(nil)
 	n := &node{c: c, end: end, source: rec.Addr}
 	log := c.sessLog.WithField("peer", rec.Addr)
-	out := c.dialer.Connect(nodeCtx, ap, log, peer.ConnectHooks{Hooks: peer.Hooks{Handshake: n.onHandshake, Addrs: n.onAddrs}})
+	out := c.dialer.Connect(nodeCtx, ap, log, peer.ConnectHooks{Hooks: peer.Hooks{Handshake: n.onHandshake, Addrs: n.onAddrs}, NoV2: t.noV2})
 	n.stopTimers()
 	if !out.Connected {
 		if ctx.Err() != nil {
@@ -73,6 +73,7 @@ func (c *Crawler) visit(ctx context.Context, t target) {
 		return
 	}
 	rec.ConnectMs = ms(out.ConnectLatency)
+	rec.Transport = out.Transport
 	c.record(rec, out, n, ctx.Err() != nil, context.Cause(nodeCtx))
 }
 

@@ -30,6 +30,8 @@
 //	btcpipe_peers_received_total                  addresses received in addr and addrv2
 //	btcpipe_peers_unique                          unique addresses in the node's book
 //	btcpipe_connections_total                     TCP connections opened
+//	btcpipe_transport_handshakes_total{transport} completed handshakes by transport (v1, v2)
+//	btcpipe_transport_bytes_total{transport,direction} message bytes as on the wire, by transport
 //	btcpipe_disconnects_total                     connections ended
 //	btcpipe_reconnects_total                      waits before reconnecting
 //	btcpipe_connected                             1 while a connection is open

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/btcpipe/btcpipe/bip324"
 	"github.com/btcpipe/btcpipe/pipeline"
 	"github.com/btcpipe/btcpipe/stages"
 	"github.com/btcpipe/btcpipe/wire"
@@ -63,6 +64,9 @@ type Metrics struct {
 	disconnects   prometheus.Counter
 	reconnects    prometheus.Counter
 	connected     prometheus.Gauge
+
+	// transports are the counters by transport label (v1, v2).
+	transports map[string]*transportCounters
 
 	mu        sync.Mutex
 	pipelines map[*pipeline.Pipeline]int // tracked, with a count of Track calls
@@ -135,6 +139,7 @@ func New() *Metrics {
 	m.disconnects = counter("disconnects_total", "Connections to peers that ended.")
 	m.reconnects = counter("reconnects_total", "Waits before reconnecting to the peer after a connection failed or ended.")
 	m.connected = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "connected", Help: "Connections to peers open now."})
+	m.transports = newTransportCounters(reg)
 	reg.MustRegister(frames, byteCount, decode, m.checksumFailures, m.unknownCommands,
 		m.connect, m.handshake, m.pingRTT, m.peersReceived, m.connections, m.disconnects, m.reconnects, m.connected)
 
@@ -199,14 +204,34 @@ func (m *Metrics) commandString(c string) int {
 // Observer returns the stages.Observer that counts frames, bytes, checksum
 // and decode failures and unknown commands into m. Add it to every
 // connection's observers (peer.Node.Observer, or pipeline.Observers).
-func (m *Metrics) Observer() stages.Observer { return observer{m} }
+//
+// It is a stages.TransportObserver: peer.Dialer asks it, per connection,
+// for the observer of the connection's transport, which also counts
+// btcpipe_transport_bytes_total.
+func (m *Metrics) Observer() stages.Observer { return observer{m: m} }
 
-type observer struct{ m *Metrics }
+type observer struct {
+	m  *Metrics
+	tr *transportCounters // nil: the transport is not known
+}
+
+// ForTransport returns the observer of a connection of transport name.
+func (o observer) ForTransport(name string) stages.Observer {
+	o.tr = o.m.transports[name]
+	return o
+}
 
 func (o observer) FrameIn(f *wire.Frame) {
 	i := o.m.command(f.Command[:])
 	o.m.frames[0][i].Inc()
-	o.m.bytes[0][i].Add(float64(wire.HeaderSize + len(f.Payload)))
+	n := float64(wire.HeaderSize + len(f.Payload))
+	if o.tr != nil {
+		if o.tr.v2 {
+			n = float64(bip324.PacketLen(uint32(bip324.TypeLen(f.CommandName()) + len(f.Payload))))
+		}
+		o.tr.bytes[0].Add(n)
+	}
+	o.m.bytes[0][i].Add(n)
 }
 
 func (o observer) ChecksumFailed(*wire.Frame) { o.m.checksumFailures.Inc() }
@@ -236,7 +261,14 @@ func (o observer) DecodeFailed(f *wire.Frame, _ error) {
 func (o observer) FrameOut(cmd string, frame []byte) {
 	i := o.m.commandString(cmd)
 	o.m.frames[1][i].Inc()
-	o.m.bytes[1][i].Add(float64(len(frame)))
+	n := float64(len(frame))
+	if o.tr != nil {
+		if o.tr.v2 && len(frame) >= wire.HeaderSize { // the v2 writer passes the v1 layout
+			n = float64(bip324.PacketLen(uint32(bip324.TypeLen(cmd) + len(frame) - wire.HeaderSize)))
+		}
+		o.tr.bytes[1].Add(n)
+	}
+	o.m.bytes[1][i].Add(n)
 }
 
 // TrackPipeline adds p's channels to btcpipe_queue_depth and

@@ -102,6 +102,9 @@ func (m *Metrics) ObserveHandshake(info peer.Info) {
 		m.connect.Observe(info.ConnectLatency.Seconds())
 	}
 	m.handshake.Observe(info.HandshakeLatency.Seconds())
+	if t := m.transports[info.Transport]; t != nil {
+		t.handshakes.Inc()
+	}
 }
 
 // ObservePong records a ping round trip.

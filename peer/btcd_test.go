@@ -203,20 +203,50 @@ func checkBtcdLog(t *testing.T, b *btcdtest.Node) {
 
 func TestBtcdHandshakePingAndAddrV2(t *testing.T) {
 	t.Parallel()
-	testBtcdGetAddr(t, true)
+	testBtcdGetAddr(t, btcdCase{addrv2: true})
 }
 
 func TestBtcdGetAddrOverAddr(t *testing.T) {
 	t.Parallel()
-	testBtcdGetAddr(t, false)
+	testBtcdGetAddr(t, btcdCase{})
+}
+
+// TestBtcdV2: the same getaddr count and pings over BIP324, against a btcd
+// started with --v2transport, with BTCPIPE_TRANSPORT v2 and auto.
+func TestBtcdV2(t *testing.T) {
+	t.Parallel()
+	for _, tr := range []string{peer.TransportV2, peer.TransportAuto} {
+		t.Run(tr, func(t *testing.T) {
+			testBtcdGetAddr(t, btcdCase{addrv2: true, btcdV2: true, transport: tr, want: "v2"})
+		})
+	}
+}
+
+// TestBtcdAutoFallsBackToV1: auto against a btcd without --v2transport
+// (which closes on our key) reconnects with v1 and counts the same peers.
+func TestBtcdAutoFallsBackToV1(t *testing.T) {
+	t.Parallel()
+	testBtcdGetAddr(t, btcdCase{addrv2: true, transport: peer.TransportAuto, want: "v1", fallback: true})
 }
 
 // testBtcdGetAddr seeds btcd with routable addresses (one per /16, so it
 // stores them all), then checks that our getaddr yields exactly the 23 %
 // (rounded down) btcd is documented to give, every one of them seeded, over
 // addrv2 when we sent sendaddrv2 and over addr when we did not.
-func testBtcdGetAddr(t *testing.T, addrv2 bool) {
-	b := btcdtest.Start(t, btcdtest.Options{Network: "regtest", ExtraArgs: []string{"--debuglevel=AMGR=trace"}})
+// btcdCase is one run of testBtcdGetAddr: whether we send sendaddrv2,
+// whether btcd runs with --v2transport, our transport policy, the
+// transport the connection must end up with ("": v1 by default), and
+// whether a v2 attempt falls back first.
+type btcdCase struct {
+	addrv2, btcdV2 bool
+	transport      string
+	want           string
+	fallback       bool
+}
+
+func testBtcdGetAddr(t *testing.T, tc btcdCase) {
+	addrv2 := tc.addrv2
+	b := btcdtest.Start(t, btcdtest.Options{Network: "regtest", ExtraArgs: []string{"--debuglevel=AMGR=trace"}, V2Transport: tc.btcdV2})
 	seeded := btcdtest.RoutableAddrs(400, 7)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -232,8 +262,17 @@ func testBtcdGetAddr(t *testing.T, addrv2 bool) {
 	}
 	want := stored * 23 / 100
 
-	e := startNode(t, &wire.Regtest, b.Addr, func(c *peer.NodeConfig) { c.Session.SendAddrV2 = addrv2 })
+	e := startNode(t, &wire.Regtest, b.Addr, func(c *peer.NodeConfig) {
+		c.Session.SendAddrV2 = addrv2
+		c.Transport = tc.transport
+	})
 	info := waitFor(t, e.handshakes, 10*time.Second, "the handshake")
+	if want := or(tc.want, "v1"); info.Transport != want && !(tc.want == "" && info.Transport == "") {
+		t.Errorf("transport %q, want %q", info.Transport, want)
+	}
+	if (info.Transport == "v2") != (len(info.SessionID) == 64) {
+		t.Errorf("transport %q with session id %q", info.Transport, info.SessionID)
+	}
 	if got, want := info.Version.UserAgent, "/btcwire:0.5.0/btcd:0.26.2/"; got != want {
 		t.Errorf("peer user agent = %q, want %q", got, want)
 	}
@@ -283,7 +322,17 @@ func testBtcdGetAddr(t *testing.T, addrv2 bool) {
 	if len(malformed) > 0 {
 		t.Errorf("messages from btcd failed to decode: %v", malformed)
 	}
+	if tc.fallback {
+		return // btcd logs the v2 attempt it closed; nothing else to check there
+	}
 	checkBtcdLog(t, b)
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 // TestBtcdPingsAnswered waits for btcd's own ping (it pings every two

@@ -54,6 +54,13 @@ type Dialer struct {
 	// ourselves; nil: each session has its own, which detects only a
 	// connection that echoes the session's own version.
 	Nonces *Nonces
+	// Transport is the policy: TransportV1, TransportV2 or TransportAuto
+	// (see Connect); empty: Pipeline.Transport as it is.
+	Transport string
+	// KnownV1, shared by every Dialer of a process, holds the addresses
+	// found to speak v1 only, which an auto Dialer dials with v1 at once;
+	// nil: nothing is remembered.
+	KnownV1 *AddrSet
 }
 
 // ConnectHooks let the caller of Connect follow one connection. Each may
@@ -66,6 +73,9 @@ type ConnectHooks struct {
 	Connected func(latency time.Duration)
 	// Started is called with the pipeline just before it runs.
 	Started func(p *pipeline.Pipeline)
+	// NoV2 says that addr does not advertise NODE_P2P_V2 (an addr entry
+	// without the bit): an auto Dialer dials it with v1 at once.
+	NoV2 bool
 }
 
 // Outcome is how one connection went.
@@ -85,23 +95,22 @@ type Outcome struct {
 	// BytesIn and BytesOut count the bytes read from and written to the
 	// connection (TCP payload, headers included).
 	BytesIn, BytesOut int64
+	// Transport is the transport of the connection ("v1", "v2"), and
+	// SessionID BIP324's session id in hex (empty for v1 or before the
+	// v2 handshake completed). FellBack: an auto Dialer tried v2 first and
+	// reconnected with v1.
+	Transport string
+	SessionID string
+	FellBack  bool
 	// Err is why the connection ended: a *DialError, ctx's error, an error
 	// wrapping ErrPipeline, or the pipeline's (a *stages.Error for a
 	// stage's failure). Nil only when the pipeline ended normally.
 	Err error
 }
 
-// Connect dials addr, runs a Session over the pipeline until it ends (a
-// stage fails, the peer goes away, or ctx ends) and reports the outcome.
-// log (nil: discarded) is the connection's logger, usually carrying a peer
-// field. The connection is closed when Connect returns.
-func (d *Dialer) Connect(ctx context.Context, addr netip.AddrPort, log *logrus.Entry, hooks ConnectHooks) Outcome {
-	out := Outcome{Addr: addr}
-	if log == nil {
-		l := logrus.New()
-		l.SetOutput(io.Discard)
-		log = logrus.NewEntry(l)
-	}
+// connect is one connection with transport t (see Connect).
+func (d *Dialer) connect(ctx context.Context, addr netip.AddrPort, log *logrus.Entry, hooks ConnectHooks, t string) Outcome {
+	out := Outcome{Addr: addr, Transport: or(t, pipeline.DefaultTransportName)}
 	dctx, cancel := ctx, context.CancelFunc(func() {})
 	if d.Timeout > 0 {
 		dctx, cancel = context.WithTimeout(ctx, d.Timeout)
@@ -141,11 +150,21 @@ func (d *Dialer) Connect(ctx context.Context, addr netip.AddrPort, log *logrus.E
 
 	var versions versionSeen
 	pcfg := d.Pipeline
+	switch d.Transport {
+	case "":
+	case TransportAuto:
+		pcfg = ConfigFor(pcfg, t)
+	default:
+		pcfg.Transport = t // an override of another wire format is an error (ErrPipeline)
+	}
 	pcfg.Options.Peer = addr.String()
 	pcfg.Options.Magic = d.Session.Network.Magic
 	pcfg.Options.Hint = nil // one per connection (pipeline.New makes it)
 	obs := pipeline.Observers{&versions, pipeline.NewLogObserver(log)}
 	if extra := d.Pipeline.Options.Observer; extra != nil {
+		if to, ok := extra.(stages.TransportObserver); ok {
+			extra = to.ForTransport(out.Transport)
+		}
 		obs = append(obs, extra)
 	}
 	pcfg.Options.Observer = obs
@@ -155,10 +174,16 @@ func (d *Dialer) Connect(ctx context.Context, addr netip.AddrPort, log *logrus.E
 		out.Err = fmt.Errorf("peer %s: %w: %w", addr, ErrPipeline, err)
 		return out
 	}
+	sess.SetTransport(func() (string, string) {
+		name, link := p.Transport()
+		return name, link.SessionID
+	})
 	if hooks.Started != nil {
 		hooks.Started(p)
 	}
-	out.Err = p.Run(ctx)
+	out.Err = p.Run(pipeline.WithHandshakeTimeout(ctx, d.Session.HandshakeTimeout))
+	_, link := p.Transport()
+	out.SessionID = link.SessionID
 	out.Handshook = handshook.Load()
 	out.VersionSeen = versions.seen.Load()
 	out.Info = sess.Info()
@@ -204,4 +229,17 @@ func (v *versionSeen) Decoded(m wire.Message) {
 	if _, ok := m.(*wire.Version); ok {
 		v.seen.Store(true)
 	}
+}
+
+func discardLog() *logrus.Entry {
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	return logrus.NewEntry(l)
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }

@@ -37,6 +37,9 @@ type NodeConfig struct {
 	// Pipeline configures each connection's stages (peer, magic and
 	// observer are filled in per connection).
 	Pipeline pipeline.Config
+	// Transport is the dialer's policy (TransportV1, TransportV2,
+	// TransportAuto; empty: Pipeline.Transport).
+	Transport string
 	// DialTimeout bounds each TCP connect (0: DefaultDialTimeout).
 	DialTimeout time.Duration
 	// BackoffMin and BackoffMax bound the wait between reconnects (0:
@@ -77,6 +80,7 @@ type Node struct {
 	// Observer, if set, also sees every connection's stage events.
 	Observer stages.Observer
 	nonces   Nonces
+	knownV1  AddrSet // addresses that fell back to v1
 	ready    atomic.Bool
 }
 
@@ -195,7 +199,8 @@ func (n *Node) dialer() *Dialer {
 	pcfg := n.cfg.Pipeline
 	pcfg.Options.Observer = obs
 	pcfg.Record = n.cfg.Record
-	return &Dialer{Session: n.cfg.Session, Pipeline: pcfg, Dial: n.cfg.Dial, Timeout: n.cfg.DialTimeout, Nonces: &n.nonces}
+	return &Dialer{Session: n.cfg.Session, Pipeline: pcfg, Dial: n.cfg.Dial, Timeout: n.cfg.DialTimeout, Nonces: &n.nonces,
+		Transport: n.cfg.Transport, KnownV1: &n.knownV1}
 }
 
 // resolvePeer turns the configured peer (or the network's seeds) into one

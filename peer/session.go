@@ -13,6 +13,7 @@ import (
 
 	"github.com/btcpipe/btcpipe/internal/logsafe"
 	"github.com/btcpipe/btcpipe/internal/version"
+	"github.com/btcpipe/btcpipe/pipeline"
 	"github.com/btcpipe/btcpipe/stages"
 	"github.com/btcpipe/btcpipe/wire"
 )
@@ -65,6 +66,9 @@ type Info struct {
 	Version          wire.Version // the peer's version message
 	ConnectLatency   time.Duration
 	HandshakeLatency time.Duration // from our version to the completed handshake
+	// Transport is the connection's ("v1", "v2"; empty when the session
+	// was not told), SessionID BIP324's session id in hex.
+	Transport, SessionID string
 }
 
 // Hooks let the owner of a session follow it. Each may be nil. They are
@@ -89,6 +93,7 @@ type Session struct {
 	nonce  uint64
 
 	connectLatency time.Duration
+	transport      func() (name, sessionID string)
 	versionSent    chan struct{} // closed once our version is queued
 	handshakeDone  chan struct{}
 	pongs          chan uint64 // nonces of pongs, to the ping loop
@@ -121,6 +126,11 @@ func NewSession(cfg Config, addr netip.AddrPort, log *logrus.Entry, hooks Hooks,
 		pongs:         make(chan uint64, 1),
 	}
 }
+
+// SetTransport gives the session a way to learn the connection's transport
+// and session id (the pipeline's, once its handshake is done), for Info and
+// the handshake log line.
+func (s *Session) SetTransport(f func() (name, sessionID string)) { s.transport = f }
 
 // SetConnectLatency records how long the TCP connect took, for Info.
 func (s *Session) SetConnectLatency(d time.Duration) { s.connectLatency = d }
@@ -377,17 +387,25 @@ func (s *Session) checkDone() {
 	s.info.Addr = s.addr
 	s.info.ConnectLatency = s.connectLatency
 	s.info.HandshakeLatency = time.Since(s.started)
+	if s.transport != nil {
+		s.info.Transport, s.info.SessionID = s.transport()
+	}
 	info := s.info
 	s.mu.Unlock()
 	v := &info.Version
+	if info.SessionID != "" {
+		s.log.WithFields(logrus.Fields{"transport": info.Transport, "session_id": info.SessionID}).
+			Debugf("%s session id %s (compare with getpeerinfo's session_id)", info.Transport, info.SessionID)
+	}
 	s.log.WithFields(logrus.Fields{
+		"transport":    info.Transport,
 		"user_agent":   v.UserAgent,
 		"protocol":     v.Protocol,
 		"services":     v.Services.String(),
 		"start_height": v.StartHeight,
 		"relay":        v.Relay,
 		"handshake":    info.HandshakeLatency.Round(time.Microsecond).String(),
-	}).Infof("handshake complete: %s, protocol %d, services %s, height %d", logsafe.Escape(v.UserAgent), v.Protocol, v.Services, v.StartHeight)
+	}).Infof("handshake complete (%s): %s, protocol %d, services %s, height %d", or(info.Transport, pipeline.TransportV1), logsafe.Escape(v.UserAgent), v.Protocol, v.Services, v.StartHeight)
 	if s.hooks.Handshake != nil {
 		s.hooks.Handshake(info)
 	}

@@ -476,12 +476,12 @@ func TestRegistry(t *testing.T) {
 		kind      string
 		got, want []string
 	}{
-		{"transports", s.Transports.Names(), []string{"v1"}},
+		{"transports", s.Transports.Names(), []string{"v1", "v2"}},
 		{"readers", s.Readers.Names(), []string{"slab"}},
-		{"framers", s.Framers.Names(), []string{"copy", "slab"}},
-		{"verifiers", s.Verifiers.Names(), []string{"parallel", "sequential"}},
+		{"framers", s.Framers.Names(), []string{"copy", "slab", "v2"}},
+		{"verifiers", s.Verifiers.Names(), []string{"parallel", "sequential", "v2"}},
 		{"dispatchers", s.Dispatchers.Names(), []string{"decode"}},
-		{"writers", s.Writers.Names(), []string{"coalescing", "direct"}},
+		{"writers", s.Writers.Names(), []string{"coalescing", "direct", "v2"}},
 	} {
 		if !slices.Equal(c.got, c.want) {
 			t.Errorf("DefaultStages %s = %v, want %v", c.kind, c.got, c.want)

@@ -271,6 +271,7 @@ var DefaultStages = func() *Stages {
 		Wire: WireV1, Framer: FramerSlab, Verifier: VerifierSequential, Writer: WriterCoalescing,
 		Doc: "the original transport: 24-byte headers, SHA-256d checksums, cleartext (default)",
 	})
+	registerV2(s) // BIP324: framer, verifier, writer and transport "v2" (v2.go)
 	return s
 }()
 

@@ -29,13 +29,14 @@ const (
 	SectionAgents    = "agents"
 	SectionProtocols = "protocols"
 	SectionServices  = "services"
+	SectionTransport = "transports"
 	SectionHeights   = "heights"
 	SectionHandshake = "handshake"
 )
 
 // Sections lists the section IDs in page order; each has exactly one chart.
 var Sections = []string{SectionOutcomes, SectionNetworks, SectionAgents, SectionProtocols,
-	SectionServices, SectionHeights, SectionHandshake}
+	SectionServices, SectionTransport, SectionHeights, SectionHandshake}
 
 type page struct {
 	Title    string
@@ -125,7 +126,7 @@ func (rp *Report) page() *page {
 
 	all := []section{
 		rp.outcomes(), rp.networks(), rp.agentsSection(), rp.protocolsSection(),
-		rp.servicesSection(), rp.heightsSection(), rp.handshakeSection(),
+		rp.servicesSection(), rp.transportsSection(), rp.heightsSection(), rp.handshakeSection(),
 	}
 	for i := 0; i < len(all); i++ {
 		if all[i].Half && i+1 < len(all) && all[i+1].Half {
@@ -255,6 +256,29 @@ func (rp *Report) servicesSection() section {
 	return section{
 		ID: SectionServices, Title: "Services", Half: true,
 		Note: "Reachable nodes advertising each service bit.",
+		HBar: newHBar(bars, rp.reachable, "no reachable nodes", true),
+	}
+}
+
+// transportsSection counts reachable nodes by the transport they spoke:
+// v2 (BIP324) first, then v1, then any other name.
+func (rp *Report) transportsSection() section {
+	var bars []bar
+	names := []string{"v2", "v1"}
+	for name := range rp.transports {
+		if !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names[2:])
+	for _, name := range names {
+		if v := rp.transports[name]; v > 0 {
+			bars = append(bars, bar{Full: name, Value: v})
+		}
+	}
+	return section{
+		ID: SectionTransport, Title: "Transports", Half: true,
+		Note: "Reachable nodes by the transport they spoke: v2 (BIP324, encrypted) or v1 (cleartext).",
 		HBar: newHBar(bars, rp.reachable, "no reachable nodes", true),
 	}
 }

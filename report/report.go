@@ -25,6 +25,7 @@ type Report struct {
 	protocols  map[int32]int
 	services   map[string]int
 	noServices int
+	transports map[string]int // reachable nodes by transport ("v1", "v2")
 	reachable  int
 	heights    []int32   // start heights of reachable nodes
 	handshakes []float64 // handshake latencies (ms) of nodes that completed one
@@ -36,12 +37,13 @@ type Report struct {
 // wire.Network.Name; the summary's, when one arrives, takes precedence).
 func New(network string) *Report {
 	return &Report{
-		network:   network,
-		byOutcome: map[crawler.Outcome]int{},
-		byNetwork: map[string]map[crawler.Outcome]int{},
-		agents:    map[string]int{},
-		protocols: map[int32]int{},
-		services:  map[string]int{},
+		network:    network,
+		byOutcome:  map[crawler.Outcome]int{},
+		byNetwork:  map[string]map[crawler.Outcome]int{},
+		agents:     map[string]int{},
+		protocols:  map[int32]int{},
+		services:   map[string]int{},
+		transports: map[string]int{},
 	}
 }
 
@@ -78,6 +80,9 @@ func (rp *Report) Record(r *crawler.Record) error {
 	rp.reachable++
 	rp.agents[h.UserAgent]++
 	rp.protocols[h.Protocol]++
+	if r.Transport != "" {
+		rp.transports[r.Transport]++
+	}
 	if len(h.Services) == 0 {
 		rp.noServices++
 	}

@@ -203,6 +203,7 @@ type want struct {
 	agents                                map[string]int
 	protocols                             map[string]int
 	services                              map[string]int
+	transports                            map[string]int
 	heights                               []int64
 	handshakes                            []float64
 	summary                               map[string]any
@@ -211,7 +212,7 @@ type want struct {
 func fromLines(t *testing.T, lines []byte) want {
 	t.Helper()
 	w := want{outcome: map[string]int{}, network: map[string]map[string]int{}, agents: map[string]int{},
-		protocols: map[string]int{}, services: map[string]int{}}
+		protocols: map[string]int{}, services: map[string]int{}, transports: map[string]int{}}
 	for i, line := range bytes.Split(bytes.TrimSpace(lines), []byte("\n")) {
 		var m map[string]any
 		if err := json.Unmarshal(line, &m); err != nil {
@@ -248,6 +249,9 @@ func fromLines(t *testing.T, lines []byte) want {
 		}
 		for _, s := range svc {
 			w.services[s.(string)]++
+		}
+		if tr, ok := m["transport"].(string); ok {
+			w.transports[tr]++
 		}
 		w.heights = append(w.heights, int64(m["start_height"].(float64)))
 	}
@@ -324,6 +328,9 @@ func checkNumbers(t *testing.T, root *node, w want) {
 
 	if got := bars(t, secs[report.SectionProtocols], "bar"); !equalMaps(got, w.protocols) {
 		t.Errorf("protocols chart %v, JSON lines %v", got, w.protocols)
+	}
+	if got := bars(t, secs[report.SectionTransport], "bar"); !equalMaps(got, w.transports) || len(got) == 0 && w.reachable > 0 {
+		t.Errorf("transports chart %v, JSON lines %v", got, w.transports)
 	}
 	if got := bars(t, secs[report.SectionServices], "bar"); !equalMaps(got, w.services) {
 		t.Errorf("services chart %v, JSON lines %v", got, w.services)

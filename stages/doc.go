@@ -30,4 +30,16 @@
 //     decoded messages, which may alias them) are valid only until then.
 //   - Outbound messages are values the writer encodes into its own reused
 //     buffer; a message handed to the writer must not be changed afterwards.
+//
+// # BIP324 (v2)
+//
+// V2Framer, V2Verifier and V2Writer are the v2 counterparts of the framer,
+// the verifier and the writer, keyed by a bip324 handshake's session. The
+// framer cuts sealed packets in place exactly as Framer cuts frames (its
+// frames' Payload is the whole packet until the verifier has run); the
+// verifier decrypts each packet in place in its slab and rewrites the frame
+// to the message it holds (Command from the message type, Payload aliasing
+// the decrypted bytes), so the dispatcher and the batch ownership rules are
+// the same for both transports. The framer uses the Receiver's length half
+// and the verifier its contents half, each on its own goroutine.
 package stages

@@ -69,6 +69,9 @@ func TestBadConfigExitsTwoWithOneLine(t *testing.T) {
 		{"peer", "BTCPIPE_PEER=127.0.0.1:99999", "BTCPIPE_PEER"},
 		{"level", "BTCPIPE_LOG_LEVEL=loud", "BTCPIPE_LOG_LEVEL"},
 		{"verifier", "BTCPIPE_VERIFIER=quantum", "BTCPIPE_VERIFIER"},
+		{"transport", "BTCPIPE_TRANSPORT=v3", "BTCPIPE_TRANSPORT"},
+		{"empty transport", "BTCPIPE_TRANSPORT= ", "BTCPIPE_TRANSPORT"},
+		{"v1 framer under v2", "BTCPIPE_TRANSPORT=v2 BTCPIPE_FRAMER=copy", "BTCPIPE_TRANSPORT"},
 		{"queue", "BTCPIPE_QUEUE_DEPTH=0", "BTCPIPE_QUEUE_DEPTH"},
 		{"negative timeout", "BTCPIPE_HANDSHAKE_TIMEOUT=-1s", "BTCPIPE_HANDSHAKE_TIMEOUT"},
 		{"read buffer", "BTCPIPE_READ_BUFFER=1024", "BTCPIPE_READ_BUFFER"},
@@ -77,7 +80,7 @@ func TestBadConfigExitsTwoWithOneLine(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command(bin, "node")
-			cmd.Env = cleanEnv(tc.env)
+			cmd.Env = cleanEnv(strings.Fields(tc.env)...)
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			err := cmd.Run()
@@ -102,7 +105,7 @@ func TestHelpListsEveryVariable(t *testing.T) {
 		t.Fatalf("help exited %d", code)
 	}
 	for _, v := range []string{"BTCPIPE_NETWORK", "BTCPIPE_PEER", "BTCPIPE_LOG_LEVEL", "BTCPIPE_LOG_FORMAT",
-		"BTCPIPE_USER_AGENT", "BTCPIPE_QUEUE_DEPTH", "BTCPIPE_VERIFIER", "BTCPIPE_HANDSHAKE_TIMEOUT",
+		"BTCPIPE_USER_AGENT", "BTCPIPE_TRANSPORT", "BTCPIPE_QUEUE_DEPTH", "BTCPIPE_VERIFIER", "BTCPIPE_HANDSHAKE_TIMEOUT",
 		"BTCPIPE_PING_INTERVAL", "BTCPIPE_PING_TIMEOUT"} {
 		if !strings.Contains(out.String(), v) {
 			t.Errorf("help does not mention %s", v)

@@ -54,7 +54,7 @@ type Config struct {
 	// The stages (see the README's "Swapping a stage"): a transport names
 	// the stages that depend on the wire format; each BTCPIPE_<STAGE>
 	// overrides one.
-	Transport  string `envconfig:"TRANSPORT" desc:"transport: the stages that depend on the wire format, as one bundle"`
+	Transport  string `envconfig:"TRANSPORT" desc:"transport: v1 (cleartext), v2 (BIP324 only) or auto (v2, falling back to v1 for peers that close the v2 handshake); the stages that depend on the wire format come as its bundle"`
 	Reader     string `envconfig:"READER" desc:"reader stage; empty: the transport's"`
 	Framer     string `envconfig:"FRAMER" desc:"framer stage; empty: the transport's"`
 	Verifier   string `envconfig:"VERIFIER" desc:"checksum verifier stage; empty: the transport's"`
@@ -89,7 +89,7 @@ func defaultConfig() Config {
 		ConnBudget:       stages.DefaultConnBudget,
 		MemoryBudget:     stages.DefaultProcessBudget,
 		BudgetWait:       stages.DefaultBudgetWait,
-		Transport:        pipeline.DefaultTransportName,
+		Transport:        peer.DefaultTransport,
 		ReadBuffer:       stages.MinSlab,
 	}
 }
@@ -178,14 +178,17 @@ func (c *Config) validate() error {
 	if c.MinProtocol < 0 {
 		return bad("MIN_PROTOCOL", "must not be negative")
 	}
+	if err := peer.ValidTransport(c.Transport); err != nil || c.Transport == "" {
+		return bad("TRANSPORT", "must be v1, v2 or auto, not %q", c.Transport)
+	}
 	// Each stage variable names one entry of its registry; then the
-	// combination must fit (a v1 framer under a v2 writer does not).
+	// combination must fit every transport the policy dials (a v1 framer
+	// under a v2 writer does not).
 	st := pipeline.DefaultStages
 	for _, v := range []struct {
 		key, name string
 		get       func(string) error
 	}{
-		{"TRANSPORT", c.Transport, func(n string) error { _, err := st.Transports.Get(n); return err }},
 		{"READER", c.Reader, func(n string) error { _, err := st.Readers.Get(n); return err }},
 		{"FRAMER", c.Framer, func(n string) error { _, err := st.Framers.Get(n); return err }},
 		{"VERIFIER", c.Verifier, func(n string) error { _, err := st.Verifiers.Get(n); return err }},
@@ -198,8 +201,15 @@ func (c *Config) validate() error {
 			}
 		}
 	}
-	if err := pipelineConfig(c).Validate(); err != nil {
-		return bad("TRANSPORT", "%v", strings.TrimPrefix(err.Error(), "pipeline: "))
+	for _, t := range peer.TransportsOf(c.Transport) { // the stages fit every transport the policy dials
+		pc := pipelineConfig(c)
+		pc.Transport = t
+		if c.Transport == peer.TransportAuto {
+			pc = peer.ConfigFor(pc, t)
+		}
+		if err := pc.Validate(); err != nil {
+			return bad("TRANSPORT", "%s", strings.ReplaceAll(strings.TrimPrefix(err.Error(), "pipeline: "), "\n", "; "))
+		}
 	}
 	return nil
 }
@@ -215,7 +225,8 @@ func pipelineConfig(c *Config) pipeline.Config {
 		ConnBudget: c.ConnBudget,
 		Budget:     stages.NewBudget("process", c.MemoryBudget, nil),
 		BudgetWait: c.BudgetWait,
-		Transport:  c.Transport,
+		// The transport is a policy (v1, v2, auto) the dialer applies
+		// per connection (peer.Dialer.Transport): none here.
 		Reader:     c.Reader,
 		Framer:     c.Framer,
 		Verifier:   c.Verifier,
@@ -351,6 +362,14 @@ func shortDuration(d time.Duration) string {
 	}
 	if strings.HasSuffix(s, "h0m") {
 		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// orDefault returns s, or def when s is empty.
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
 	}
 	return s
 }

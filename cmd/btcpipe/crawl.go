@@ -176,6 +176,7 @@ func crawl(ctx context.Context, e *env, s *crawlSettings, dial func(context.Cont
 	c, err := crawler.New(crawler.Config{
 		Session:          sess,
 		Pipeline:         pcfg,
+		Transport:        cfg.Transport,
 		Seeds:            cc.Seeds,
 		Allow:            allow,
 		Concurrency:      cc.Concurrency,

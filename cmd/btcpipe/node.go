@@ -63,6 +63,7 @@ func nodeConfig(cfg *Config) peer.NodeConfig {
 		Session:     s,
 		Peer:        cfg.Peer,
 		Pipeline:    pipelineConfig(cfg),
+		Transport:   cfg.Transport,
 		DialTimeout: cfg.DialTimeout,
 		BackoffMin:  cfg.BackoffMin,
 		BackoffMax:  cfg.BackoffMax,
@@ -87,10 +88,16 @@ func runNode(ctx context.Context, e *env, s *nodeSettings, args []string) int {
 		}
 		defer f.Close()
 		nc.Record = f
+		if nc.Transport != peer.TransportV1 {
+			// A recording of BIP324 packets cannot be replayed: btcpipe
+			// decode has no keys. Record the cleartext transport.
+			log.WithField("transport", peer.TransportV1).Warnf("BTCPIPE_RECORD is set: using transport v1 instead of %s, so that the recording can be decoded", nc.Transport)
+			nc.Transport = peer.TransportV1
+		}
 	}
 	names := pipelineConfig(cfg).Names()
 	log.WithFields(logrus.Fields{
-		"network": cfg.Network, "transport": names.Transport, "reader": names.Reader,
+		"network": cfg.Network, "transport": nc.Transport, "reader": names.Reader,
 		"framer": names.Framer, "verifier": names.Verifier, "dispatcher": names.Dispatcher, "writer": names.Writer,
 		"queue_depth": cfg.QueueDepth,
 	}).Infof("btcpipe %s starting", version.Version)

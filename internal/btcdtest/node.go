@@ -50,6 +50,10 @@ type Options struct {
 	// network selection, ...) are refused.
 	ExtraArgs []string
 
+	// V2Transport starts btcd with --v2transport: it then accepts BIP324
+	// (v2) connections as well as v1 ones.
+	V2Transport bool
+
 	// Binary is the btcd to run; empty means FindBinary.
 	Binary string
 
@@ -198,6 +202,9 @@ func StartNode(ctx context.Context, opts Options) (*Node, error) {
 			"--utxocachemaxsize=1",
 			"--sigcachemaxsize=0",
 		}, opts.ExtraArgs...)
+		if opts.V2Transport {
+			n.args = append(n.args, "--v2transport")
+		}
 		err = n.launch(ctx)
 		if err == nil {
 			return n, nil

@@ -128,41 +128,53 @@ func checkNoComplaints(t *testing.T, n *Node, id int) {
 	}
 }
 
+// TestCoreHandshake: with the default transport (auto, which reaches
+// Core over BIP324 v2) and with v1, Core's getpeerinfo shows our user
+// agent and protocol, its log shows the inbound peer on that transport and
+// no complaint, and SIGTERM ends btcpipe within 2 s.
 func TestCoreHandshake(t *testing.T) {
 	t.Parallel()
 	n := sharedNode(t)
 	btcpipeBinary(t) // built before the clock starts
-	ctx := testContext(t, 30*time.Second)
-	r := startNode(t, "BTCPIPE_PEER="+n.Addr.String())
-	hs, err := r.wait(ctx, "the handshake", msgHas("handshake complete"))
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct{ setting, want string }{{"", "v2"}, {"v1", "v1"}} {
+		t.Run("transport="+tc.want, func(t *testing.T) {
+			ctx := testContext(t, 30*time.Second)
+			ua := "/btcpipe-hs-" + tc.want + ":" + version.Version + "/"
+			env := []string{"BTCPIPE_PEER=" + n.Addr.String(), "BTCPIPE_USER_AGENT=" + ua}
+			if tc.setting != "" {
+				env = append(env, "BTCPIPE_TRANSPORT="+tc.setting)
+			}
+			r := startNode(t, env...)
+			hs, err := r.wait(ctx, "the handshake", msgHas("handshake complete ("+tc.want+")"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := hs.int("protocol"); got != 70017 {
+				t.Errorf("logged protocol %d, want Core's 70017", got)
+			}
+			if !strings.Contains(hs.msg(), "/Satoshi:") {
+				t.Errorf("handshake line %q does not name Core's user agent", hs.msg())
+			}
+			p, err := ourPeer(ctx, n, ua, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Version != 70016 || p.Transport != tc.want {
+				t.Errorf("Core sees protocol %d over %s, want 70016 over %s", p.Version, p.Transport, tc.want)
+			}
+			// Core logs the peer as connected once it has processed our verack.
+			if err := n.WaitLog(ctx, "New inbound peer connected: transport: "+tc.want+", version: 70016, peer="+strconv.Itoa(p.ID)); err != nil {
+				t.Error(err)
+			}
+			if err := r.stop(2 * time.Second); err != nil {
+				t.Errorf("btcpipe node after SIGTERM: %v", err)
+			}
+			if err := n.WaitLog(ctx, "socket closed, disconnecting peer="+strconv.Itoa(p.ID)); err != nil {
+				t.Error(err)
+			}
+			checkNoComplaints(t, n, p.ID)
+		})
 	}
-	if got := hs.int("protocol"); got != 70017 {
-		t.Errorf("logged protocol %d, want Core's 70017", got)
-	}
-	if !strings.Contains(hs.msg(), "/Satoshi:") {
-		t.Errorf("handshake line %q does not name Core's user agent", hs.msg())
-	}
-	ua := version.UserAgent()
-	p, err := ourPeer(ctx, n, ua, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.Version != 70016 {
-		t.Errorf("Core sees protocol %d, want 70016", p.Version)
-	}
-	// Core logs the peer as connected once it has processed our verack.
-	if err := n.WaitLog(ctx, "New inbound peer connected: transport: v1, version: 70016, peer="+strconv.Itoa(p.ID)); err != nil {
-		t.Error(err)
-	}
-	if err := r.stop(2 * time.Second); err != nil {
-		t.Errorf("btcpipe node after SIGTERM: %v", err)
-	}
-	if err := n.WaitLog(ctx, "socket closed, disconnecting peer="+strconv.Itoa(p.ID)); err != nil {
-		t.Error(err)
-	}
-	checkNoComplaints(t, n, p.ID)
 }
 
 // TestCoreV1ToV2Node: Core runs with -v2transport=1 (its default, and so
@@ -186,7 +198,7 @@ func TestCoreV1ToV2Node(t *testing.T) {
 		t.Fatalf("Core's services %v lack P2P_V2: it does not run with -v2transport=1", ni.Services)
 	}
 	const ua = "/btcpipe-v1:0.1/"
-	r := startNode(t, "BTCPIPE_PEER="+n.Addr.String(), "BTCPIPE_USER_AGENT="+ua)
+	r := startNode(t, "BTCPIPE_PEER="+n.Addr.String(), "BTCPIPE_USER_AGENT="+ua, "BTCPIPE_TRANSPORT=v1")
 	hs, err := r.wait(ctx, "the handshake", msgHas("handshake complete"))
 	if err != nil {
 		t.Fatal(err)
@@ -227,8 +239,10 @@ func TestCorePing(t *testing.T) {
 	if *p.PingTime <= 0 || *p.PingTime > 5 {
 		t.Errorf("Core's pingtime %v s, want a loopback round trip", *p.PingTime)
 	}
-	if got := p.BytesRecvPerMsg["pong"]; got < 32 {
-		t.Errorf("Core received %v bytes of pong, want at least one (32 bytes)", got)
+	// The default transport reaches Core over v2: a pong is a 29-byte
+	// packet (3 length, 1 header, 1 short id, 8 nonce, 16 tag).
+	if got := p.BytesRecvPerMsg["pong"]; got < 29 || p.Transport != "v2" {
+		t.Errorf("Core received %v bytes of pong over %s, want at least one v2 packet (29 bytes)", got, p.Transport)
 	}
 	id := strconv.Itoa(p.ID)
 	for _, s := range []string{"sending ping (8 bytes) peer=" + id, "received: pong (8 bytes) peer=" + id} {
