@@ -22,13 +22,23 @@ import (
 // configuration. It reaches the caller wrapped with the peer and the cause.
 var ErrPipeline = errors.New("cannot build the pipeline")
 
-// DialError is a failure to open the TCP connection: no pipeline ran.
+// DialError is a failure to open the connection (TCP, or through a proxy
+// or the I2P bridge): no pipeline ran. Addr is the IP address and port, the
+// zero value for Tor and I2P peers; Peer names the peer on every network
+// (host:port, ….onion:port, ….b32.i2p:0).
 type DialError struct {
 	Addr netip.AddrPort
+	Peer string
 	Err  error
 }
 
-func (e *DialError) Error() string { return fmt.Sprintf("peer %s: connect: %v", e.Addr, e.Err) }
+func (e *DialError) Error() string {
+	name := e.Peer
+	if name == "" {
+		name = e.Addr.String()
+	}
+	return fmt.Sprintf("peer %s: connect: %v", name, e.Err)
+}
 func (e *DialError) Unwrap() error { return e.Err }
 
 // Dialer opens connections: it dials, runs a Session over a pipeline built
@@ -46,8 +56,14 @@ type Dialer struct {
 	// (metrics, counters: shared by every connection).
 	Pipeline pipeline.Config
 	// Dial opens a TCP connection (nil: net.Dialer). Its ctx carries the
-	// connect timeout.
+	// connect timeout. It is used for IP addresses when Reach is nil.
 	Dial func(ctx context.Context, addr netip.AddrPort) (net.Conn, error)
+	// Reach, when set, opens every connection, on any BIP155 network: a
+	// netreach.Dialer's Dial, which routes Tor v3 to a SOCKS5 proxy, I2P
+	// to a SAM bridge and IP addresses to its own direct dial (or a
+	// proxy). Its ctx carries the connect timeout. Nil: only IPv4, IPv6
+	// and CJDNS peers can be reached, through Dial.
+	Reach func(ctx context.Context, a wire.NetAddrV2) (net.Conn, error)
 	// Timeout bounds each TCP connect; 0: no bound but ctx's.
 	Timeout time.Duration
 	// Nonces, shared by every session of a process, detects connections to
@@ -69,7 +85,10 @@ type ConnectHooks struct {
 
 // Outcome is how one connection went.
 type Outcome struct {
+	// Addr is the peer's IP address and port (zero for Tor and I2P);
+	// Peer the peer on any network.
 	Addr netip.AddrPort
+	Peer wire.NetAddrV2
 	// Connected: the TCP connection opened (and ConnectLatency is how long
 	// that took). When false, Err is a *DialError or ctx's error.
 	Connected      bool
@@ -95,7 +114,26 @@ type Outcome struct {
 // log (nil: discarded) is the connection's logger, usually carrying a peer
 // field. The connection is closed when Connect returns.
 func (d *Dialer) Connect(ctx context.Context, addr netip.AddrPort, log *logrus.Entry, hooks ConnectHooks) Outcome {
-	out := Outcome{Addr: addr}
+	return d.ConnectTo(ctx, wire.NetAddrV2FromAddrPort(addr, 0, 0), log, hooks)
+}
+
+// ErrNoReach: a Tor v3 or I2P peer was to be connected by a Dialer without
+// Reach.
+var ErrNoReach = errors.New("no way to reach this network (no proxy configured)")
+
+// ConnectTo is Connect for a peer on any BIP155 network: a Tor v3 or I2P
+// peer goes through Reach (a DialError wrapping ErrNoReach without it). Our
+// version's addr_recv carries the peer's address only when it is an IP
+// address; for the others it is zero, as Bitcoin Core sends.
+func (d *Dialer) ConnectTo(ctx context.Context, peer wire.NetAddrV2, log *logrus.Entry, hooks ConnectHooks) Outcome {
+	return d.connect(ctx, peer, peer.String(), log, hooks)
+}
+
+// connect is ConnectTo with the peer's name for logs and errors (a host
+// name sent to a proxy has no NetAddrV2 of its own).
+func (d *Dialer) connect(ctx context.Context, peer wire.NetAddrV2, name string, log *logrus.Entry, hooks ConnectHooks) Outcome {
+	addr, _ := peer.AddrPort()
+	out := Outcome{Addr: addr, Peer: peer}
 	if log == nil {
 		l := logrus.New()
 		l.SetOutput(io.Discard)
@@ -106,7 +144,7 @@ func (d *Dialer) Connect(ctx context.Context, addr netip.AddrPort, log *logrus.E
 		dctx, cancel = context.WithTimeout(ctx, d.Timeout)
 	}
 	begin := time.Now()
-	conn, err := d.dial(dctx, addr)
+	conn, err := d.dial(dctx, peer)
 	latency := time.Since(begin)
 	cancel()
 	if err == nil && ctx.Err() != nil { // connected just as ctx ended
@@ -117,7 +155,7 @@ func (d *Dialer) Connect(ctx context.Context, addr netip.AddrPort, log *logrus.E
 		if ctx.Err() != nil {
 			out.Err = ctx.Err()
 		} else {
-			out.Err = &DialError{Addr: addr, Err: err}
+			out.Err = &DialError{Addr: addr, Peer: name, Err: err}
 		}
 		return out
 	}
@@ -140,7 +178,7 @@ func (d *Dialer) Connect(ctx context.Context, addr netip.AddrPort, log *logrus.E
 
 	var versions versionSeen
 	pcfg := d.Pipeline
-	pcfg.Options.Peer = addr.String()
+	pcfg.Options.Peer = name
 	pcfg.Options.Magic = d.Session.Network.Magic
 	pcfg.Options.Hint = nil // one per connection (pipeline.New makes it)
 	obs := pipeline.Observers{&versions, pipeline.NewLogObserver(log)}
@@ -151,7 +189,7 @@ func (d *Dialer) Connect(ctx context.Context, addr netip.AddrPort, log *logrus.E
 	p, err := pipeline.New(cc, cc, cc, sess, pcfg)
 	if err != nil {
 		conn.Close()
-		out.Err = fmt.Errorf("peer %s: %w: %w", addr, ErrPipeline, err)
+		out.Err = fmt.Errorf("peer %s: %w: %w", name, ErrPipeline, err)
 		return out
 	}
 	if hooks.Started != nil {
@@ -165,7 +203,14 @@ func (d *Dialer) Connect(ctx context.Context, addr netip.AddrPort, log *logrus.E
 	return out
 }
 
-func (d *Dialer) dial(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
+func (d *Dialer) dial(ctx context.Context, peer wire.NetAddrV2) (net.Conn, error) {
+	if d.Reach != nil {
+		return d.Reach(ctx, peer)
+	}
+	addr, ok := peer.AddrPort()
+	if !ok {
+		return nil, ErrNoReach
+	}
 	if d.Dial != nil {
 		return d.Dial(ctx, addr)
 	}

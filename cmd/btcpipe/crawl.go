@@ -23,14 +23,16 @@ import (
 // BTCPIPE_SEND_ADDRV2, the stage settings and the log settings).
 type crawlConfig struct {
 	Seeds            []string      `envconfig:"SEEDS" desc:"crawl: where to start, comma-separated host:port, [IPv6]:port, addresses or host names; empty: the network's DNS seeds (regtest, simnet: 127.0.0.1)"`
-	Concurrency      int           `envconfig:"CRAWL_CONCURRENCY" default:"256" desc:"crawl: most connections open at once"`
+	Concurrency      int           `envconfig:"CRAWL_CONCURRENCY" default:"1024" desc:"crawl: most connections open at once (each one file descriptor)"`
 	Allow            []string      `envconfig:"CRAWL_ALLOW" desc:"crawl: comma-separated CIDR prefixes that may be dialled; empty: public addresses (mainnet, testnets, signet) or loopback (regtest, simnet); bogons only when named"`
 	Out              string        `envconfig:"CRAWL_OUT" desc:"crawl: file to append the JSON lines to; empty: stdout, and the log goes to stderr"`
-	DialRate         float64       `envconfig:"CRAWL_DIAL_RATE" default:"100" desc:"crawl: most new connections per second; 0: no cap"`
-	ConnectTimeout   time.Duration `envconfig:"CRAWL_CONNECT_TIMEOUT" default:"5s" desc:"crawl: TCP connect timeout"`
+	DialRate         float64       `envconfig:"CRAWL_DIAL_RATE" default:"300" desc:"crawl: most new connections per second; 0: no cap"`
+	ConnectTimeout   time.Duration `envconfig:"CRAWL_CONNECT_TIMEOUT" default:"5s" desc:"crawl: TCP connect timeout (Bitcoin Core's own)"`
+	ProxyTimeout     time.Duration `envconfig:"CRAWL_PROXY_TIMEOUT" default:"20s" desc:"crawl: connect timeout through Tor, the clearnet proxy or the I2P SAM bridge"`
+	MaxAge           time.Duration `envconfig:"CRAWL_MAX_AGE" default:"72h" desc:"crawl: skip addresses last announced longer ago (counted as stale, not dialled); 0: no limit"`
 	HandshakeTimeout time.Duration `envconfig:"CRAWL_HANDSHAKE_TIMEOUT" default:"10s" desc:"crawl: version handshake timeout"`
 	GetAddrTimeout   time.Duration `envconfig:"CRAWL_GETADDR_TIMEOUT" default:"30s" desc:"crawl: longest wait for addresses after the handshake"`
-	Quiet            time.Duration `envconfig:"CRAWL_QUIET" default:"2s" desc:"crawl: end a node's session this long after its last addr message"`
+	Quiet            time.Duration `envconfig:"CRAWL_QUIET" default:"2s" desc:"crawl: after a full 1,000-entry addr message from a peer that may send more (not Bitcoin Core), wait this long for the next"`
 	MaxNodes         int           `envconfig:"CRAWL_MAX_NODES" default:"200000" desc:"crawl: most unique addresses kept (a memory cap); later ones are counted, not recorded"`
 	ProgressInterval time.Duration `envconfig:"CRAWL_PROGRESS_INTERVAL" default:"5s" desc:"crawl: how often to log a progress line; 0: never"`
 	Report           string        `envconfig:"CRAWL_REPORT" desc:"crawl: file to write a self-contained HTML report to when the crawl ends; empty: none"`
@@ -78,6 +80,7 @@ func (c *crawlConfig) validate() error {
 	}{
 		{"CRAWL_CONNECT_TIMEOUT", c.ConnectTimeout}, {"CRAWL_HANDSHAKE_TIMEOUT", c.HandshakeTimeout},
 		{"CRAWL_GETADDR_TIMEOUT", c.GetAddrTimeout}, {"CRAWL_QUIET", c.Quiet},
+		{"CRAWL_PROXY_TIMEOUT", c.ProxyTimeout},
 	} {
 		if d.d <= 0 {
 			return bad(d.key, "must be a positive duration, like 5s")
@@ -88,6 +91,9 @@ func (c *crawlConfig) validate() error {
 	}
 	if c.MaxNodes < 1 {
 		return bad("CRAWL_MAX_NODES", "must be at least 1")
+	}
+	if c.MaxAge < 0 {
+		return bad("CRAWL_MAX_AGE", "must not be negative (0: no limit)")
 	}
 	return nil
 }
@@ -134,6 +140,14 @@ func crawl(ctx context.Context, e *env, cc *crawlConfig, dial func(context.Conte
 		return exitFailed
 	}
 	defer extras.close()
+	dialRate, maxAge := cc.DialRate, cc.MaxAge
+	if dialRate == 0 {
+		dialRate = -1 // no cap
+	}
+	if maxAge == 0 {
+		maxAge = -1 // no limit
+	}
+	reach := reachConfig(&cfg)
 	c, err := crawler.New(crawler.Config{
 		Session: s,
 		Pipeline: pipeline.Config{
@@ -142,19 +156,22 @@ func crawl(ctx context.Context, e *env, cc *crawlConfig, dial func(context.Conte
 			Framer:     cfg.Framer,
 			Verifier:   cfg.Verifier,
 		},
-		Seeds:            cc.Seeds,
-		Allow:            allow,
-		Concurrency:      cc.Concurrency,
-		DialRate:         cc.DialRate,
-		ConnectTimeout:   cc.ConnectTimeout,
-		HandshakeTimeout: cc.HandshakeTimeout,
-		GetAddrTimeout:   cc.GetAddrTimeout,
-		Quiet:            cc.Quiet,
-		MaxNodes:         cc.MaxNodes,
-		ProgressInterval: cc.ProgressInterval,
-		Dial:             dial,
-		Out:              extras.sink(crawler.NewJSONLines(out)),
-		Log:              log,
+		Seeds:               cc.Seeds,
+		Allow:               allow,
+		Concurrency:         cc.Concurrency,
+		DialRate:            dialRate,
+		Reach:               reach,
+		ProxyConnectTimeout: cc.ProxyTimeout,
+		MaxAge:              maxAge,
+		ConnectTimeout:      cc.ConnectTimeout,
+		HandshakeTimeout:    cc.HandshakeTimeout,
+		GetAddrTimeout:      cc.GetAddrTimeout,
+		Quiet:               cc.Quiet,
+		MaxNodes:            cc.MaxNodes,
+		ProgressInterval:    cc.ProgressInterval,
+		Dial:                dial,
+		Out:                 extras.sink(crawler.NewJSONLines(out)),
+		Log:                 log,
 	})
 	if err != nil {
 		log.WithError(err).Error("bad crawl configuration")
@@ -167,6 +184,8 @@ func crawl(ctx context.Context, e *env, cc *crawlConfig, dial func(context.Conte
 	log.WithFields(logrus.Fields{
 		"network": network.Name, "seeds": seeds, "allow": c.Allowlist().String(),
 		"concurrency": cc.Concurrency, "dial_rate": cc.DialRate, "quiet": cc.Quiet.String(),
+		"tor_proxy": reach.TorProxy, "i2p_sam": reach.I2PSAM, "cjdns": reach.CJDNSReachable,
+		"proxy": reach.Proxy, "onlynet": cfg.OnlyNet, "max_age": cc.MaxAge.String(),
 	}).Infof("btcpipe %s crawling %s", version.Version, network.Name)
 	extras.watch(c)
 	_, err = c.Run(ctx)

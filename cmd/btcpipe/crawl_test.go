@@ -68,7 +68,7 @@ func TestCrawlConfigValidate(t *testing.T) {
 		})
 	}
 	c := defaultCrawlConfig(t)
-	if c.Concurrency != 256 || c.Quiet != 2*time.Second || c.DialRate != 100 || c.MaxNodes != 200_000 || c.Out != "" {
+	if c.Concurrency != 1024 || c.Quiet != 2*time.Second || c.DialRate != 300 || c.MaxAge != 72*time.Hour || c.ProxyTimeout != 20*time.Second || c.MaxNodes != 200_000 || c.Out != "" {
 		t.Errorf("defaults: %+v", c)
 	}
 }
