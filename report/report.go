@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +22,7 @@ type Report struct {
 	records    int
 	byOutcome  map[crawler.Outcome]int
 	byNetwork  map[string]map[crawler.Outcome]int
+	stale      map[string]int // stale addresses by network
 	agents     map[string]int
 	protocols  map[int32]int
 	services   map[string]int
@@ -39,6 +41,7 @@ func New(network string) *Report {
 		network:   network,
 		byOutcome: map[crawler.Outcome]int{},
 		byNetwork: map[string]map[crawler.Outcome]int{},
+		stale:     map[string]int{},
 		agents:    map[string]int{},
 		protocols: map[int32]int{},
 		services:  map[string]int{},
@@ -57,6 +60,9 @@ func (rp *Report) Record(r *crawler.Record) error {
 		rp.byNetwork[r.Network] = byOutcome
 	}
 	byOutcome[r.Outcome]++
+	if r.Outcome == crawler.NotDialled && strings.HasPrefix(r.Reason, crawler.StaleReasonPrefix) {
+		rp.stale[r.Network]++
+	}
 	if !r.Time.IsZero() {
 		if rp.first.IsZero() || r.Time.Before(rp.first) {
 			rp.first = r.Time
