@@ -259,8 +259,9 @@ func (n *Node) resolvePeer(ctx context.Context) (target wire.NetAddrV2, hostName
 
 // Permanent reports whether err, from a connection, means that connecting
 // again cannot succeed: the peer's protocol is older than we accept, we
-// connected to ourselves, or the pipeline cannot be built. A refused,
+// connected to ourselves, the pipeline cannot be built, or the peer is on a
+// network we have no way to reach (ErrNoReach). A refused,
 // timed-out or dropped connection is not permanent.
 func Permanent(err error) bool {
-	return errors.Is(err, ErrVersionTooOld) || errors.Is(err, ErrSelfConnection) || errors.Is(err, ErrPipeline)
+	return errors.Is(err, ErrVersionTooOld) || errors.Is(err, ErrSelfConnection) || errors.Is(err, ErrPipeline) || errors.Is(err, ErrNoReach)
 }
