@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -101,7 +102,8 @@ func (c *Config) validate() error {
 		if f.v == "" {
 			continue
 		}
-		if _, port, err := net.SplitHostPort(f.v); err != nil || port == "" || port == "0" {
+		host, port, err := net.SplitHostPort(f.v)
+		if n, perr := strconv.ParseUint(port, 10, 16); err != nil || perr != nil || n == 0 || host == "" || strings.Contains(host, "/") {
 			return bad(f.key, "want host:port, not %q", f.v)
 		}
 	}
