@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"reflect"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -181,6 +182,12 @@ func printUsage(w io.Writer) {
 
 // loadSection fills a command's own settings from the environment.
 func loadSection(spec any) error {
+	// Start from zero: envconfig leaves a field whose variable is unset
+	// and has no default as it was, so a second run in one process (the
+	// tests) would inherit the first one's values.
+	if v := reflect.ValueOf(spec); v.Kind() == reflect.Pointer && !v.IsNil() {
+		v.Elem().SetZero()
+	}
 	if err := envconfig.Process(envPrefix, spec); err != nil {
 		var pe *envconfig.ParseError
 		if errors.As(err, &pe) {
