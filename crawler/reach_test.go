@@ -2,10 +2,12 @@ package crawler
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -123,6 +125,11 @@ func TestCrawlWorld(t *testing.T) {
 	pd := &proxyDials{}
 	sink := newMemSink()
 	cfg := w.config(rec, pd, sink)
+	var resolved atomic.Int64
+	cfg.Resolve = func(context.Context, string) ([]netip.Addr, error) {
+		resolved.Add(1)
+		return nil, errors.New("no name resolution in this test")
+	}
 	c, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -130,6 +137,9 @@ func TestCrawlWorld(t *testing.T) {
 	sum, err := c.Run(testContext(t))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if n := resolved.Load(); n != 0 {
+		t.Errorf("%d name resolutions, want none (onion and I2P names go to their proxies)", n)
 	}
 	dials, forbidden, open, peak := rec.snapshot()
 	if len(forbidden) > 0 || len(pd.forbidden) > 0 {
