@@ -298,3 +298,69 @@ func TestCrawlThroughProxy(t *testing.T) {
 		}
 	}
 }
+
+// TestCrawlProxyFailures: a SOCKS reply is the peer's outcome with the
+// reply named (host unreachable, TTL expired, refused); a proxy that is not
+// there is proxy_failed, which says nothing about the peer.
+func TestCrawlProxyFailures(t *testing.T) {
+	s := newSim(t, simnet.Options{})
+	socks := fakesocks.Start(t, fakesocks.Options{})
+	seed, err := s.Add(simnet.Spec{Kind: simnet.Good})
+	if err != nil {
+		t.Fatal(err)
+	}
+	onions := []struct {
+		code        byte
+		wantOutcome Outcome
+		wantError   string
+	}{
+		{0x04, Unreachable, "socks: host unreachable"},
+		{0x06, Timeout, "socks: TTL expired"},
+		{0x05, Refused, "socks: connection refused"},
+	}
+	var peers []wire.NetAddrV2
+	want := map[string]int{}
+	for i, o := range onions {
+		a := fakesocks.RandomOnion(8333)
+		socks.SetReply(a.Host(), o.code)
+		peers = append(peers, a)
+		want[a.String()] = i
+	}
+	seed.SetPeers(peers)
+	for _, tt := range []struct {
+		name  string
+		proxy string
+	}{{"replies", socks.Addr().String()}, {"proxy down", "127.0.0.1:1"}} {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := newDialRecorder(t, s.Prefix())
+			sink := newMemSink()
+			cfg := simConfig(s, &simnet.Graph{Seeds: []netip.AddrPort{seed.Addr}}, rec, sink)
+			cfg.Reach = netreach.Config{TorProxy: tt.proxy}
+			c, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Run(testContext(t)); err != nil {
+				t.Fatal(err)
+			}
+			seen := 0
+			for _, r := range sink.records {
+				i, ok := want[r.Addr]
+				if !ok {
+					continue
+				}
+				seen++
+				wo, we := onions[i].wantOutcome, onions[i].wantError
+				if tt.proxy != socks.Addr().String() {
+					wo, we = ProxyFailed, "socks:"
+				}
+				if r.Outcome != wo || !strings.HasPrefix(r.Error, we) || r.Via != "tor" {
+					t.Errorf("%s: %s %q via %q; want %s, an error starting %q, via tor", r.Addr, r.Outcome, r.Error, r.Via, wo, we)
+				}
+			}
+			if seen != len(onions) {
+				t.Errorf("%d onion records, want %d", seen, len(onions))
+			}
+		})
+	}
+}
