@@ -12,10 +12,12 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -61,6 +63,10 @@ type worldFigures struct {
 	BlackholeCheck                 string
 }
 
+// BenchmarkCrawlWorld runs the crawl twice: in-process (the crawler as a
+// library beside the world) and as the btcpipe binary (configured only
+// through its BTCPIPE_* variables) against the world hosted by the test
+// process, so that its RSS and descriptors are the crawler's alone.
 func BenchmarkCrawlWorld(b *testing.B) {
 	for _, size := range []struct {
 		name      string
@@ -70,11 +76,17 @@ func BenchmarkCrawlWorld(b *testing.B) {
 			size.name = v + "reachable"
 			fmt.Sscan(v, &size.reachable)
 		}
-		b.Run(size.name, func(b *testing.B) { benchmarkWorld(b, size.reachable) })
+		for _, binary := range []bool{false, true} {
+			name := size.name + "/in-process"
+			if binary {
+				name = size.name + "/binary"
+			}
+			b.Run(name, func(b *testing.B) { benchmarkWorld(b, size.reachable, binary) })
+		}
 	}
 }
 
-func benchmarkWorld(b *testing.B, reachable int) {
+func benchmarkWorld(b *testing.B, reachable int, binary bool) {
 	if os.Geteuid() != 0 {
 		b.Skip("the world benchmark needs root (ip netns)")
 	}
@@ -118,6 +130,14 @@ func benchmarkWorld(b *testing.B, reachable int) {
 		}
 		cmd := exec.Command("ip", "netns", "exec", ns, self, "-test.run=^TestWorldChild$", "-test.v", "-test.timeout=25m")
 		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", worldChildEnv, reachable), worldChildEnv+"_NS="+ns)
+		if binary {
+			bin := filepath.Join(b.TempDir(), "btcpipe")
+			build := exec.Command("go", "build", "-o", bin, "github.com/btcpipe/btcpipe/cmd/btcpipe")
+			if out, err := build.CombinedOutput(); err != nil {
+				b.Fatalf("go build: %v: %s", err, out)
+			}
+			cmd.Env = append(cmd.Env, worldChildEnv+"_BINARY="+bin)
+		}
 		cmd.Stderr = os.Stderr
 		out, err := cmd.Output()
 		var fig worldFigures
@@ -146,9 +166,14 @@ func benchmarkWorld(b *testing.B, reachable int) {
 			fig.Addresses, fig.Reachable, fig.Seconds, fig.Concurrency, float64(DefaultDialRate), DefaultConnectTimeout)
 		b.Logf("reachable by network %v, unique nodes %d (%d multi-network); stale %d; outcomes %v",
 			s.ReachableByNetwork, s.UniqueNodes, s.MultiNetwork, s.Stale, s.ByOutcome)
-		b.Logf("crawler connections at once: %d (limit %d); descriptors of the whole process at peak: %d", fig.PeakConns, fig.Concurrency, fig.PeakFDs)
-		b.Logf("RSS: %.0f MB idle (the simulated world), %.0f MB at peak; goroutines %d idle, %d at peak; black-hole check: %s",
-			fig.IdleRSSMB, fig.PeakRSSMB, fig.IdleGoroutines, fig.PeakGoroutines, fig.BlackholeCheck)
+		if binary {
+			b.Logf("btcpipe crawl process: peak RSS %.0f MB, descriptors at peak %d (limit %d connections); black-hole check: %s",
+				fig.PeakRSSMB, fig.PeakFDs, fig.Concurrency, fig.BlackholeCheck)
+		} else {
+			b.Logf("crawler connections at once: %d (limit %d); descriptors of the whole process at peak: %d", fig.PeakConns, fig.Concurrency, fig.PeakFDs)
+			b.Logf("RSS: %.0f MB idle (the simulated world), %.0f MB at peak; goroutines %d idle, %d at peak; black-hole check: %s",
+				fig.IdleRSSMB, fig.PeakRSSMB, fig.IdleGoroutines, fig.PeakGoroutines, fig.BlackholeCheck)
+		}
 	}
 }
 
@@ -271,6 +296,10 @@ func TestWorldChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	fig.Addresses = w.Addresses()
+	if bin := os.Getenv(worldChildEnv + "_BINARY"); bin != "" {
+		runWorldBinary(t, bin, s, w, socks, sam, &fig)
+		return
+	}
 
 	pd := &proxyDials{}
 	nd := &netnsDialer{pd: pd, allow: []netip.Prefix{s.Prefix(), netip.MustParsePrefix("::1/128"),
@@ -355,4 +384,72 @@ func TestWorldChild(t *testing.T) {
 	bw := bufio.NewWriter(os.Stdout)
 	fmt.Fprintf(bw, "\nWORLD %s\n", line)
 	bw.Flush()
+}
+
+// runWorldBinary crawls w with the btcpipe binary at bin, configured only
+// through BTCPIPE_* variables (defaults for everything but where to start,
+// the allowlist and the ways to Tor, I2P and CJDNS), and measures its peak
+// RSS (getrusage) and descriptors (/proc/PID/fd, sampled).
+func runWorldBinary(t *testing.T, bin string, s *simnet.Net, w *simnet.WorldGraph, socks *fakesocks.Server, sam *fakesam.Bridge, fig *worldFigures) {
+	out := filepath.Join(t.TempDir(), "crawl.jsonl")
+	cmd := exec.Command(bin, "crawl")
+	cmd.Env = []string{
+		"PATH=" + os.Getenv("PATH"),
+		"BTCPIPE_NETWORK=regtest",
+		"BTCPIPE_SEEDS=" + w.Seeds[0].String(),
+		"BTCPIPE_CRAWL_ALLOW=" + strings.Join([]string{s.Prefix().String(), "::1/128", worldBlackhole, worldNoRoute}, ","),
+		"BTCPIPE_TOR_PROXY=" + socks.Addr().String(),
+		"BTCPIPE_I2P_SAM=" + sam.Addr().String(),
+		"BTCPIPE_CJDNS_REACHABLE=true",
+		"BTCPIPE_CRAWL_OUT=" + out,
+		"BTCPIPE_LOG_LEVEL=warn",
+	}
+	cmd.Stderr = os.Stderr
+	var stdout strings.Builder
+	cmd.Stdout = &stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	fdDir := fmt.Sprintf("/proc/%d/fd", cmd.Process.Pid)
+	peakFD := 0
+	tk := time.NewTicker(20 * time.Millisecond)
+	defer tk.Stop()
+	var err error
+wait:
+	for {
+		select {
+		case err = <-done:
+			break wait
+		case <-tk.C:
+			if ents, rerr := os.ReadDir(fdDir); rerr == nil {
+				peakFD = max(peakFD, len(ents))
+			}
+		}
+	}
+	if err != nil {
+		t.Fatalf("btcpipe crawl: %v\n%s", err, stdout.String())
+	}
+	fig.PeakFDs = peakFD
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		fig.PeakRSSMB = float64(ru.Maxrss) / 1024
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &fig.Summary); err != nil || fig.Summary.Type != SummaryType {
+		t.Fatalf("last line is not the summary (%v): %q", err, lines[len(lines)-1])
+	}
+	fig.Seconds = fig.Summary.Seconds
+	if got := fig.Summary.UniqueNodes; got != fig.Reachable {
+		t.Errorf("unique reachable nodes %d, want %d (%v)", got, fig.Reachable, fig.Summary.ReachableByNetwork)
+	}
+	if fig.Summary.Stale != len(w.Stale) {
+		t.Errorf("stale %d, want %d", fig.Summary.Stale, len(w.Stale))
+	}
+	line, _ := json.Marshal(fig)
+	fmt.Printf("\nWORLD %s\n", line)
 }
