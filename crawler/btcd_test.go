@@ -94,7 +94,7 @@ func TestCrawlBtcd(t *testing.T) {
 		if !slices.Equal(r.Services, wire.ServiceFlag(v.Services).Names()) {
 			t.Errorf("%v: services %v, want %v", n, r.Services, wire.ServiceFlag(v.Services).Names())
 		}
-		if want := stored * 23 / 100; r.AddrsReturned != want || r.AddrsNew != want || r.Ended != EndedQuiet {
+		if want := stored * 23 / 100; r.AddrsReturned != want || r.AddrsNew != want || r.Ended != EndedAnswer {
 			t.Errorf("%v: addrs returned %d, new %d, ended %q; want %d (23%% of %d stored), all new, ended quiet",
 				n, r.AddrsReturned, r.AddrsNew, r.Ended, want, stored)
 		}

@@ -13,18 +13,41 @@ import (
 
 	"github.com/btcpipe/btcpipe/internal/hostport"
 	"github.com/btcpipe/btcpipe/internal/version"
+	"github.com/btcpipe/btcpipe/netreach"
 	"github.com/btcpipe/btcpipe/peer"
 	"github.com/btcpipe/btcpipe/pipeline"
 )
 
-// Defaults of Config's zero fields.
+// Defaults of Config's zero fields. Why these values: see the README's
+// crawl section; in short, a crawl of the real network (some 20,000
+// reachable nodes among 60,000–100,000 addresses announced, most of the
+// rest black holes that never answer a SYN) is bound by connect timeouts:
+// with 1,024 connections open at once and 300 dials a second it finishes
+// in about five minutes, one connection per node.
 const (
-	DefaultConcurrency      = 256
-	DefaultConnectTimeout   = 5 * time.Second
-	DefaultHandshakeTimeout = 10 * time.Second
-	DefaultGetAddrTimeout   = 30 * time.Second
-	DefaultQuiet            = 2 * time.Second
-	DefaultMaxNodes         = 200_000
+	DefaultConcurrency = 1024
+	// DefaultDialRate is the cap on new connections per second.
+	DefaultDialRate = 300
+	// DefaultConnectTimeout is Bitcoin Core's own connect timeout
+	// (DEFAULT_CONNECT_TIMEOUT, 5 s).
+	DefaultConnectTimeout = 5 * time.Second
+	// DefaultProxyConnectTimeout bounds a connect through Tor's SOCKS
+	// port or the I2P SAM bridge: building a circuit to an onion service
+	// takes seconds (Bitcoin Core waits 20 s for a SOCKS5 reply).
+	DefaultProxyConnectTimeout = 20 * time.Second
+	DefaultHandshakeTimeout    = 10 * time.Second
+	DefaultGetAddrTimeout      = 30 * time.Second
+	DefaultQuiet               = 2 * time.Second
+	DefaultMaxNodes            = 200_000
+	// DefaultMaxAge skips addresses last announced more than 3 days ago.
+	// A listening Bitcoin Core node re-announces itself to each peer
+	// about once a day (AVG_LOCAL_ADDRESS_BROADCAST_INTERVAL, 24 h mean),
+	// a getaddr answer comes from a cache up to 27 h old, and relayed
+	// timestamps are set back 2 h: a live node's newest entry is rarely
+	// more than two days old. Bitcoin Core itself calls an address
+	// "terrible" after 30 days without news; bitnodes skips addresses
+	// older than a few days in the same way.
+	DefaultMaxAge = 72 * time.Hour
 	// DefaultMaxAddrsPerNode ends a session once a peer has sent this many
 	// address entries. Bitcoin Core answers getaddr with at most 1,000,
 	// btcd with at most 1,000 (of up to 2,500 chosen).
@@ -54,8 +77,25 @@ type Config struct {
 	Allow []netip.Prefix
 	// Concurrency bounds the connections open at once (default 256).
 	Concurrency int
-	// DialRate caps new connections per second; 0 or less: no cap.
+	// DialRate caps new connections per second; 0: DefaultDialRate;
+	// negative: no cap.
 	DialRate float64
+	// Reach says how Tor v3, I2P and CJDNS addresses are reached, whether
+	// clearnet goes through a proxy, and OnlyNet (netreach.Config). Its
+	// Direct is set by the crawler: every direct connection goes through
+	// the crawler's allowlist check and then Dial. An onion or I2P
+	// address is dialled only when its proxy is set; otherwise it is
+	// recorded not_dialled with the reason.
+	Reach netreach.Config
+	// ProxyConnectTimeout bounds a connect through a proxy or the SAM
+	// bridge (default 20 s).
+	ProxyConnectTimeout time.Duration
+	// MaxAge skips addresses last announced longer ago (default 3 days;
+	// negative: no limit). They are recorded not_dialled ("stale: …")
+	// and counted in Summary.Stale, unless another source announces them
+	// afresh before the crawl ends. Seeds carry no timestamp and are
+	// never stale.
+	MaxAge time.Duration
 	// ConnectTimeout bounds each TCP connect, HandshakeTimeout the version
 	// handshake, GetAddrTimeout the wait for addresses after the
 	// handshake; Quiet ends a session once that long has passed without an
@@ -69,8 +109,10 @@ type Config struct {
 	MaxAddrsPerNode int
 	// ProgressInterval is how often a progress line is logged; 0: never.
 	ProgressInterval time.Duration
-	// Dial opens a connection (nil: net.Dialer). Its ctx carries the
-	// connect timeout. Every connection the crawler makes goes through it.
+	// Dial opens a direct TCP connection (nil: net.Dialer). Its ctx
+	// carries the connect timeout. Every direct connection the crawler
+	// makes goes through it, after the allowlist check; connections to a
+	// proxy or the SAM bridge go through Reach.ProxyDial.
 	Dial func(ctx context.Context, addr netip.AddrPort) (net.Conn, error)
 	// Resolve looks up a seed host name (nil: the system resolver). It is
 	// the only name resolution the crawler does.
@@ -94,6 +136,15 @@ func New(cfg Config) (*Crawler, error) {
 	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = DefaultConcurrency
+	}
+	if cfg.DialRate == 0 {
+		cfg.DialRate = DefaultDialRate
+	}
+	if cfg.ProxyConnectTimeout <= 0 {
+		cfg.ProxyConnectTimeout = DefaultProxyConnectTimeout
+	}
+	if cfg.MaxAge == 0 {
+		cfg.MaxAge = DefaultMaxAge
 	}
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = DefaultConnectTimeout
@@ -147,13 +198,22 @@ func New(cfg Config) (*Crawler, error) {
 		limit:   newLimiter(cfg.DialRate),
 		log:     log,
 		sessLog: quieter(log),
-		seen:    map[addrKey]struct{}{},
+		seen:    map[addrKey]*entry{},
 		wake:    make(chan struct{}, 1),
 		summary: NewSummary(cfg.Session.Network.Name),
 	}
+	rc := cfg.Reach
+	rc.Direct = c.directDial
+	reach, err := netreach.New(rc)
+	if err != nil {
+		return nil, fmt.Errorf("crawler: %w", err)
+	}
+	c.reach = reach
 	pcfg := cfg.Pipeline
 	pcfg.Record = nil
-	c.dialer = &peer.Dialer{Session: sess, Pipeline: pcfg, Dial: cfg.Dial, Timeout: cfg.ConnectTimeout, Nonces: &c.nonces,
+	// The connect timeout is applied per route in dial (a proxied
+	// connect is given longer).
+	c.dialer = &peer.Dialer{Session: sess, Pipeline: pcfg, Reach: c.dial, Nonces: &c.nonces,
 		Transport: cfg.Transport, KnownV1: &c.knownV1}
 	return c, nil
 }

@@ -2,6 +2,10 @@ package crawler
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -9,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/btcpipe/btcpipe/netreach"
 	"github.com/btcpipe/btcpipe/peer"
 	"github.com/btcpipe/btcpipe/wire"
 )
@@ -24,17 +29,23 @@ type Crawler struct {
 	sessLog *logrus.Entry
 	nonces  peer.Nonces
 	knownV1 peer.AddrSet // addresses that fell back to v1
-	// dialer opens every connection (peer.Dialer.Connect).
+	// dialer opens every connection (peer.Dialer.ConnectTo) through
+	// reach, whose direct dials go through directDial.
 	dialer *peer.Dialer
+	reach  *netreach.Dialer
+	visits atomic.Uint64 // numbers visits, as sources of addresses
 
 	// mu guards the address book and the queue.
 	mu       sync.Mutex
-	seen     map[addrKey]struct{}
+	seen     map[addrKey]*entry
 	queue    []target
 	head     int
 	inflight int // targets taken by the scheduler and not yet finished
 	dropped  int
-	wake     chan struct{}
+	stale    int // entries in stateStale
+	// staleSource is who first announced each stale entry.
+	staleSource map[addrKey]string
+	wake        chan struct{}
 
 	tried, reachable, failed, notDialled atomic.Int64
 	active, peak, done                   atomic.Int64
@@ -61,6 +72,10 @@ func (c *Crawler) Run(ctx context.Context) (Summary, error) {
 	defer stop(nil)
 	c.stop = stop
 	started := time.Now()
+	defer c.reach.Close()
+	if c.staleSource == nil {
+		c.staleSource = map[addrKey]string{}
+	}
 
 	if err := c.seed(ctx); err != nil {
 		return c.finalSummary(started, parent), err
@@ -92,6 +107,7 @@ func (c *Crawler) Run(ctx context.Context) (Summary, error) {
 	_ = g.Wait() // visits return nil: their failures are records
 	close(progressDone)
 	progress.Wait()
+	c.recordStale()
 
 	s := c.finalSummary(started, parent)
 	c.outMu.Lock()
@@ -104,4 +120,42 @@ func (c *Crawler) Run(ctx context.Context) (Summary, error) {
 		c.logSummary(&s)
 	}
 	return s, err
+}
+
+// dial opens a connection to a through its route (netreach), with the
+// connect timeout of that route: ConnectTimeout direct, ProxyConnectTimeout
+// through a proxy or the SAM bridge.
+func (c *Crawler) dial(ctx context.Context, a wire.NetAddrV2) (net.Conn, error) {
+	via, err := c.reach.Route(a)
+	if err != nil {
+		return nil, err
+	}
+	timeout := c.cfg.ConnectTimeout
+	if via != netreach.ViaDirect {
+		timeout = c.cfg.ProxyConnectTimeout
+	}
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return c.reach.Dial(dctx, a)
+}
+
+// errNotAllowed: a direct dial outside the allowlist was attempted (a bug:
+// learn never queues such an address).
+var errNotAllowed = errors.New("crawler: refusing a direct dial outside the allowlist")
+
+// directDial is netreach's Direct: every direct connection the crawler
+// makes. It checks the allowlist once more (CJDNS addresses, which lie in
+// fc00::/8, are governed by Reach.CJDNSReachable instead) and dials through
+// Config.Dial.
+func (c *Crawler) directDial(ctx context.Context, ap netip.AddrPort) (net.Conn, error) {
+	if !(c.cfg.Reach.CJDNSReachable && netreach.IsCJDNS(ap.Addr())) {
+		if ok, reason := c.allow.Check(ap); !ok {
+			return nil, fmt.Errorf("%w: %v: %s", errNotAllowed, ap, reason)
+		}
+	}
+	if c.cfg.Dial != nil {
+		return c.cfg.Dial(ctx, ap)
+	}
+	var nd net.Dialer
+	return nd.DialContext(ctx, "tcp", ap.String())
 }

@@ -247,9 +247,9 @@ func checkSimRecord(t *testing.T, g *simnet.Graph, n *simnet.Node, r Record) {
 		if r.ConnectMs <= 0 || h.HandshakeMs <= 0 {
 			t.Errorf("%v: connect %v ms, handshake %v ms; want both > 0", n, r.ConnectMs, h.HandshakeMs)
 		}
-		wantAddrs, wantEnded := len(n.Peers()), EndedQuiet
+		wantAddrs, wantEnded := len(n.Peers()), EndedAnswer
 		if n.Kind == simnet.Mute {
-			wantAddrs, wantEnded = 0, EndedGetAddrTimeout
+			wantAddrs, wantEnded = 0, EndedNoAnswer
 		}
 		if h.AddrsReturned != wantAddrs || h.AddrsNew > h.AddrsReturned || h.Ended != wantEnded {
 			t.Errorf("%v: addrs returned %d (new %d), ended %q; want %d, ended %q",

@@ -1,32 +1,62 @@
 // Package crawler walks the Bitcoin network: starting from seed addresses
-// it connects to every address it learns, through peer.Dialer.Connect as
-// btcpipe node does, completes the version handshake, sends
-// getaddr, collects the addr/addrv2 replies, records the node, queues every
-// newly learned address (each address once), and goes on until nothing new
-// is left. `btcpipe crawl` is its command.
+// it connects to every address it learns, on every BIP155 network it has a
+// way to (netreach: IPv4 and IPv6 directly or through a proxy, Tor v3
+// through a SOCKS5 proxy, I2P through a SAM bridge, CJDNS directly), with
+// the same pipeline, peer.Session and transport policy (BIP324 v2 where the
+// peer speaks it) as btcpipe node, completes the version
+// handshake, sends getaddr and a ping, collects the addr/addrv2 answer until
+// it is complete, records the node, queues every newly learned address (each
+// address once), and goes on until nothing new is left. `btcpipe crawl` is
+// its command.
 //
 // # Politeness and safety
 //
 //   - At most Config.Concurrency connections are open at once (an
 //     errgroup with SetLimit), and new connections start at most
 //     Config.DialRate per second.
-//   - Every connection is bounded: a connect timeout, a handshake timeout,
-//     and after the handshake a getaddr timeout. A session ends as soon as
-//     Config.Quiet has passed without an addr message after the first one,
-//     or the peer has sent Config.MaxAddrsPerNode entries; the crawler then
-//     cancels the session's context, which closes the connection.
-//   - Only addresses inside the allowlist are dialled, and never a bogon
-//     (private, loopback, link-local, documentation, multicast… see Bogons)
-//     unless the allowlist names its range explicitly (Allowlist.Check).
-//     The default allowlist is every public address for mainnet, the
-//     testnets and signet, and loopback only for regtest and simnet. Tor
-//     v3, I2P and CJDNS addresses are recorded but never dialled (no proxy
-//     support yet). Every connection goes through Config.Dial and every
-//     name resolution through Config.Resolve, so tests can record and
-//     confine both.
+//   - Every connection is bounded: a connect timeout (longer through a
+//     proxy), a handshake timeout, and after the handshake a getaddr
+//     timeout. A session ends as soon as the peer's getaddr answer is
+//     complete (see below), or the peer has sent Config.MaxAddrsPerNode
+//     entries; the crawler then cancels the session's context, which
+//     closes the connection. Each address is dialled once per crawl.
+//   - Only IP addresses inside the allowlist are dialled (directly or
+//     through Reach.Proxy), and never a bogon (private, loopback,
+//     link-local, documentation, multicast… see Bogons) unless the
+//     allowlist names its range explicitly (Allowlist.Check). The default
+//     allowlist is every public address for mainnet, the testnets and
+//     signet, and loopback only for regtest and simnet. Tor v3 and I2P
+//     addresses are dialled only through their proxy (Config.Reach), CJDNS
+//     ones only when Reach.CJDNSReachable; otherwise they are recorded
+//     not_dialled with the reason, as are addresses onlynet excludes. Every
+//     direct connection goes through the allowlist check and Config.Dial,
+//     every proxy connection through Reach.ProxyDial, and every name
+//     resolution through Config.Resolve, so tests can record and confine
+//     all three.
+//   - Addresses announced longer ago than Config.MaxAge are not dialled:
+//     they are recorded not_dialled ("stale: …") at the end of the crawl,
+//     unless announced afresh meanwhile.
 //   - Memory is bounded: at most Config.MaxNodes unique addresses are kept
 //     (later ones are only counted), each connection's buffers are the
 //     pipeline's, and a peer's addresses are taken only until the cap.
+//
+// # When an answer is complete
+//
+// Bitcoin Core answers the first getaddr of an inbound connection in one
+// addr/addrv2 message of at most 1,000 entries (its self-announcement
+// queued into the same message in current versions; alone, right after the
+// handshake, in older ones, whose answer then follows at the next address
+// trickle), and sends nothing when it has nothing. btcd sends up to 2,500
+// in messages of 1,000, or nothing. Both answer in order, so the pong to
+// the ping sent right after getaddr comes after the whole answer. A
+// session therefore ends (Handshake.Ended) on an answer message of fewer
+// than 1,000 entries, on a 1,000-entry one from Bitcoin Core ("/Satoshi:"),
+// on a total of 2,500, or on the pong (EndedAnswer; EndedNoAnswer when
+// nothing came) — except after a lone self-announcement, when it waits for
+// the answer up to the getaddr timeout; after a full 1,000-entry message
+// from another implementation, on the pong or Config.Quiet. The
+// self-announcement (an entry naming the address dialled, or the one entry
+// of a first one-entry message naming another network) is counted apart.
 //
 // # Output
 //
@@ -45,7 +75,7 @@
 //	 "outcome":"reachable","time":"2025-01-01T12:00:00.123Z","connect_ms":0.21,
 //	 "protocol":70016,"services":["NODE_NETWORK","NODE_WITNESS"],"service_bits":9,
 //	 "user_agent":"/btcd:0.26.2/","start_height":0,"relay":true,"handshake_ms":1.9,
-//	 "addrs_returned":23,"addrs_new":23,"ended":"quiet"}
+//	 "addrs_returned":23,"addrs_new":23,"addr_messages":1,"ended":"answer_complete"}
 //
 // and failed or not dialled:
 //

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/btcpipe/btcpipe/internal/hostport"
 	"github.com/btcpipe/btcpipe/wire"
@@ -14,12 +15,29 @@ import (
 // target is an address waiting to be dialled.
 type target struct {
 	addr   wire.NetAddrV2
+	key    addrKey
 	source string
 	// noV2: the addr entry carried services without NODE_P2P_V2, so an
 	// auto transport dials v1 at once (seeds and entries without services:
 	// v2 is tried).
 	noV2 bool
 }
+
+// entry is what the book knows of one address.
+type entry struct {
+	last     uint32 // newest announced timestamp (Unix s); 0: none (a seed)
+	services wire.ServiceFlag
+	sources  uint32 // peers that announced it
+	lastSrc  uint64 // the visit that last announced it (counts a source once)
+	state    uint8
+}
+
+// States of an entry.
+const (
+	stateQueued   uint8 = iota // queued, being dialled or recorded
+	stateStale                 // too old so far: recorded at the end unless announced afresh
+	stateRecorded              // recorded not_dialled
+)
 
 // addrKey identifies an address for deduplication.
 type addrKey struct {
@@ -51,7 +69,7 @@ func (c *Crawler) seed(ctx context.Context) error {
 			return fmt.Errorf("crawler: seed: %w", err)
 		}
 		if ip, err := netip.ParseAddr(host); err == nil {
-			c.learn([]wire.NetAddrV2{wire.NetAddrV2FromAddrPort(netip.AddrPortFrom(ip, p), 0, 0)}, "seed")
+			c.learn([]wire.NetAddrV2{wire.NetAddrV2FromAddrPort(netip.AddrPortFrom(ip, p), 0, 0)}, "seed", 0)
 			continue
 		}
 		rctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout+c.cfg.HandshakeTimeout)
@@ -66,7 +84,7 @@ func (c *Crawler) seed(ctx context.Context) error {
 		for i, ip := range ips {
 			list[i] = wire.NetAddrV2FromAddrPort(netip.AddrPortFrom(ip, p), 0, 0)
 		}
-		c.learn(list, "dns:"+host)
+		c.learn(list, "dns:"+host, 0)
 	}
 	if ctx.Err() != nil {
 		return nil // interrupted: an empty, interrupted summary
@@ -80,37 +98,77 @@ func (c *Crawler) seed(ctx context.Context) error {
 	return nil
 }
 
-// learn adds the new addresses of list to the book: those that may be
-// dialled to the queue, the others straight to the output as NotDialled.
-// It returns how many were new.
-func (c *Crawler) learn(list []wire.NetAddrV2, source string) int {
+// learn adds the addresses of list to the book: new ones that may be
+// dialled to the queue, those that must not be straight to the output as
+// NotDialled, and those announced too long ago to the stale set (recorded
+// at the end unless announced afresh meanwhile). For every address it
+// keeps the newest timestamp, its services and how many sources announced
+// it; srcID identifies the announcing visit (0: a seed). It returns how
+// many addresses were new.
+func (c *Crawler) learn(list []wire.NetAddrV2, source string, srcID uint64) int {
 	var skipped []Record
-	fresh := 0
+	fresh, queued := 0, 0
+	cutoff := uint32(0)
+	if c.cfg.MaxAge > 0 {
+		if t := time.Now().Add(-c.cfg.MaxAge).Unix(); t > 0 {
+			cutoff = uint32(t)
+		}
+	}
 	c.mu.Lock()
-	for _, a := range list {
-		noV2 := a.Services != 0 && a.Services&wire.NodeP2PV2 == 0
-		a = normalise(a)
-		k := addrKey{network: a.Network, ip: a.IP, key: a.Key, port: a.Port}
-		if _, ok := c.seen[k]; ok {
+	for _, raw := range list {
+		a := normalise(raw)
+		// Services without NODE_P2P_V2: an auto transport dials v1 at once.
+		noV2 := raw.Services != 0 && raw.Services&wire.NodeP2PV2 == 0
+		k := keyOf(a)
+		e, ok := c.seen[k]
+		if ok {
+			if srcID != 0 && e.lastSrc != srcID {
+				e.sources++
+				e.lastSrc = srcID
+			}
+			if raw.Time > e.last {
+				e.last, e.services = raw.Time, raw.Services
+			}
+			if e.state == stateStale && (e.last == 0 || e.last >= cutoff) {
+				e.state = stateQueued
+				c.stale--
+				stale := e.services != 0 && e.services&wire.NodeP2PV2 == 0
+				c.queue = append(c.queue, target{addr: a, key: k, source: source, noV2: stale})
+				queued++
+			}
 			continue
 		}
 		if len(c.seen) >= c.cfg.MaxNodes {
 			c.dropped++
 			continue
 		}
-		c.seen[k] = struct{}{}
+		e = &entry{last: raw.Time, services: raw.Services}
+		if srcID != 0 {
+			e.sources, e.lastSrc = 1, srcID
+		}
+		c.seen[k] = e
 		fresh++
 		if reason := c.undialable(a); reason != "" {
-			skipped = append(skipped, Record{
+			e.state = stateRecorded
+			r := Record{
 				Type: RecordType, Addr: a.String(), Network: a.Network.String(), Source: source,
 				Outcome: NotDialled, Reason: reason,
-			})
+			}
+			announced(&r, e)
+			skipped = append(skipped, r)
 			continue
 		}
-		c.queue = append(c.queue, target{addr: a, source: source, noV2: noV2})
+		if raw.Time != 0 && raw.Time < cutoff {
+			e.state = stateStale
+			c.stale++
+			c.staleSource[k] = source
+			continue
+		}
+		c.queue = append(c.queue, target{addr: a, key: k, source: source, noV2: noV2})
+		queued++
 	}
 	c.mu.Unlock()
-	if fresh > len(skipped) {
+	if queued > 0 {
 		select {
 		case c.wake <- struct{}{}:
 		default:
@@ -122,8 +180,61 @@ func (c *Crawler) learn(list []wire.NetAddrV2, source string) int {
 	return fresh
 }
 
-// normalise turns an IPv4-mapped IPv6 entry into an IPv4 one and clears
-// what does not identify the address.
+// announced copies what the announcements said of an address into r.
+// c.mu must be held (or e otherwise not shared).
+func announced(r *Record, e *entry) {
+	if e.last != 0 {
+		t := time.Unix(int64(e.last), 0).UTC()
+		r.LastAnnounced = &t
+		r.AnnouncedServices = uint64(e.services)
+	}
+	r.Sources = int(e.sources)
+}
+
+// fillAnnounced completes r from the book's entry for k.
+func (c *Crawler) fillAnnounced(r *Record, k addrKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.seen[k]; ok {
+		announced(r, e)
+	}
+}
+
+// recordStale records every address still stale at the end of the crawl.
+func (c *Crawler) recordStale() {
+	var recs []Record
+	now := time.Now()
+	c.mu.Lock()
+	for k, e := range c.seen {
+		if e.state != stateStale {
+			continue
+		}
+		e.state = stateRecorded
+		a := wire.NetAddrV2{Network: k.network, IP: k.ip, Key: k.key, Port: k.port}
+		age := now.Sub(time.Unix(int64(e.last), 0)).Round(time.Hour)
+		r := Record{
+			Type: RecordType, Addr: a.String(), Network: a.Network.String(), Source: c.staleSource[k],
+			Outcome: NotDialled,
+			Reason:  fmt.Sprintf("%s: last announced %s ago, more than the maximum age %s", StaleReasonPrefix, age, c.cfg.MaxAge),
+		}
+		announced(&r, e)
+		recs = append(recs, r)
+	}
+	c.stale = 0
+	clear(c.staleSource)
+	c.mu.Unlock()
+	for i := range recs {
+		c.finish(&recs[i])
+	}
+}
+
+// keyOf is the book's key of a normalised address.
+func keyOf(a wire.NetAddrV2) addrKey {
+	return addrKey{network: a.Network, ip: a.IP, key: a.Key, port: a.Port}
+}
+
+// normalise turns an IPv4-mapped IPv6 entry into an IPv4 one and clears what does not identify the
+// address (its timestamp and services too: the book keeps those).
 func normalise(a wire.NetAddrV2) wire.NetAddrV2 {
 	a.Time, a.Services = 0, 0
 	switch a.Network {
@@ -141,19 +252,18 @@ func normalise(a wire.NetAddrV2) wire.NetAddrV2 {
 	return a
 }
 
-// undialable returns why a must not be dialled, or "".
+// undialable returns why a must not be dialled, or "". The allowlist
+// governs IP addresses; the netreach routes (a proxy for Tor, the SAM
+// bridge for I2P, a route for CJDNS, onlynet) govern every network.
 func (c *Crawler) undialable(a wire.NetAddrV2) string {
-	switch a.Network {
-	case wire.NetTorV3:
-		return "tor v3: not dialled (no proxy)"
-	case wire.NetI2P:
-		return "i2p: not dialled"
-	case wire.NetCJDNS:
-		return "cjdns: not dialled"
+	if a.Network == wire.NetIPv4 || a.Network == wire.NetIPv6 {
+		ap, _ := a.AddrPort()
+		if ok, reason := c.allow.Check(ap); !ok {
+			return reason
+		}
 	}
-	ap, _ := a.AddrPort()
-	if ok, reason := c.allow.Check(ap); !ok {
-		return reason
+	if _, err := c.reach.Route(a); err != nil {
+		return err.Error()
 	}
 	return ""
 }

@@ -34,8 +34,9 @@ func testContext(t testing.TB) context.Context {
 // refuses (and reports) anything that is not loopback inside allow, and
 // counts the connections open at once.
 type dialRecorder struct {
-	t     testing.TB
-	allow netip.Prefix
+	t      testing.TB
+	allow  netip.Prefix
+	allow6 bool // ::1 too
 
 	mu        sync.Mutex
 	dials     []netip.AddrPort
@@ -51,7 +52,7 @@ func newDialRecorder(t testing.TB, allow netip.Prefix) *dialRecorder {
 func (d *dialRecorder) dial(ctx context.Context, ap netip.AddrPort) (net.Conn, error) {
 	d.mu.Lock()
 	d.dials = append(d.dials, ap)
-	if !ap.Addr().IsLoopback() || !d.allow.Contains(ap.Addr()) {
+	if !ap.Addr().IsLoopback() || !(d.allow.Contains(ap.Addr()) || d.allow6 && ap.Addr() == netip.IPv6Loopback()) {
 		d.forbidden = append(d.forbidden, ap)
 		d.mu.Unlock()
 		return nil, fmt.Errorf("test dialer: %v is outside %v; not dialled", ap, d.allow)

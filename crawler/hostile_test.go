@@ -86,8 +86,9 @@ func TestCrawlManyHostilePeers(t *testing.T) {
 		hostile = append(hostile, blockStreamer(t, netip.AddrFrom4([4]byte{127, base[1], 200, byte(1 + i)})))
 	}
 	var seeds []string
-	for _, nd := range honest {
-		nd.SetPeers([]wire.NetAddrV2{honest[rand.IntN(n)].Entry(), wire.NetAddrV2FromAddrPort(hostile[rand.IntN(n)], 0, uint32(time.Now().Unix()))})
+	for i, nd := range honest {
+		other := honest[(i+1+rand.IntN(n-1))%n] // not itself: that would be a self-announcement
+		nd.SetPeers([]wire.NetAddrV2{other.Entry(), wire.NetAddrV2FromAddrPort(hostile[rand.IntN(n)], 0, uint32(time.Now().Unix()))})
 		seeds = append(seeds, nd.Addr.String())
 	}
 	for _, h := range hostile {

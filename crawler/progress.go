@@ -45,6 +45,7 @@ func (c *Crawler) finalSummary(started time.Time, parent context.Context) Summar
 	c.outMu.Lock()
 	s := c.summary
 	c.outMu.Unlock()
+	s.unique = nil
 	c.mu.Lock()
 	s.Discovered = len(c.seen)
 	s.Pending = len(c.queue) - c.head + int(c.unstarted.Load())

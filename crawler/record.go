@@ -2,6 +2,7 @@ package crawler
 
 import (
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -37,25 +38,33 @@ const (
 	Self Outcome = "self"
 	// VersionTooOld: the peer's protocol version is below the minimum.
 	VersionTooOld Outcome = "version_too_old"
+	// ProxyFailed: the SOCKS5 proxy or the I2P SAM bridge failed (not
+	// reachable, refused our credentials, spoke no SOCKS): this says
+	// nothing about the peer.
+	ProxyFailed Outcome = "proxy_failed"
 	// NotDialled: the address was recorded but deliberately not dialled
-	// (outside the allowlist, a bogon, Tor/I2P/CJDNS, port 0); Reason says
-	// why.
+	// (outside the allowlist, a bogon, Tor/I2P without their proxy, CJDNS
+	// without a route, excluded by onlynet, announced too long ago, port
+	// 0); Reason says why.
 	NotDialled Outcome = "not_dialled"
 )
 
 // Outcomes lists every outcome, reachable first and not_dialled last.
 var Outcomes = []Outcome{
 	Reachable, Refused, Timeout, Reset, Unreachable, HandshakeFailed,
-	ClosedAfterVerack, Self, VersionTooOld, NotDialled,
+	ClosedAfterVerack, Self, VersionTooOld, ProxyFailed, NotDialled,
 }
 
 // Failed reports whether o is a failure class (neither Reachable nor
 // NotDialled).
 func (o Outcome) Failed() bool { return o != Reachable && o != NotDialled }
 
-// Why a reachable node's session ended (Handshake.Ended).
+// Why a reachable node's session ended (Handshake.Ended). See the package
+// documentation for the end-of-answer rule.
 const (
-	EndedQuiet          = "quiet"           // no new addr message for the quiet period
+	EndedAnswer         = "answer_complete" // its getaddr answer was complete
+	EndedNoAnswer       = "no_answer"       // its pong came without any answer: it had nothing to send
+	EndedQuiet          = "quiet"           // no new addr message for the quiet period after a full 1,000-entry message
 	EndedGetAddrTimeout = "getaddr_timeout" // the getaddr timeout after the handshake
 	EndedAddrCap        = "addr_cap"        // the per-node address cap was reached
 	EndedPeerClosed     = "peer_closed"     // the peer closed after sending addresses
@@ -95,11 +104,22 @@ type Record struct {
 	// learned (UTC).
 	Time time.Time `json:"time"`
 	// ConnectMs is the TCP connect latency in milliseconds, for every node
-	// whose connect succeeded.
+	// whose connect succeeded (through a proxy: the proxy's handshake
+	// included).
 	ConnectMs float64 `json:"connect_ms,omitempty"`
 	// Transport is the transport the last connection spoke, "v1" or "v2"
 	// (BIP324), for every node whose connect succeeded.
 	Transport string `json:"transport,omitempty"`
+	// Via is how the address was dialled: direct, tor, proxy or sam;
+	// absent when it was not.
+	Via string `json:"via,omitempty"`
+	// LastAnnounced is the newest timestamp any addr/addrv2 entry gave the
+	// address (absent for seeds, which have none); AnnouncedServices the
+	// service bits of that entry; Sources how many peers announced it, as
+	// of the record (peers visited later may announce it again).
+	LastAnnounced     *time.Time `json:"last_announced,omitempty"`
+	AnnouncedServices uint64     `json:"announced_services,omitempty"`
+	Sources           int        `json:"sources,omitempty"`
 
 	*Handshake
 }
@@ -123,6 +143,15 @@ type Handshake struct {
 	// were new to the crawl.
 	AddrsReturned int `json:"addrs_returned"`
 	AddrsNew      int `json:"addrs_new"`
+	// AddrMessages counts the addr/addrv2 messages of its answer.
+	AddrMessages int `json:"addr_messages,omitempty"`
+	// SelfAnnounced is the peer's announcement of its own address, when
+	// it made one (an entry naming the address we dialled, or the single
+	// entry of a first one-entry message): counted apart, not in
+	// AddrsReturned. SelfOther lists self-announced addresses on other
+	// networks than the one dialled (a node on several networks).
+	SelfAnnounced string   `json:"self_announced,omitempty"`
+	SelfOther     []string `json:"self_other,omitempty"`
 	// Ended says why a reachable node's session ended (EndedQuiet, …).
 	Ended string `json:"ended,omitempty"`
 }
@@ -156,9 +185,25 @@ type Summary struct {
 	// neither recorded nor dialled.
 	Dropped int `json:"dropped"`
 
-	// ByNetwork and ByOutcome count every record.
-	ByNetwork map[string]int  `json:"by_network"`
-	ByOutcome map[Outcome]int `json:"by_outcome"`
+	// Stale counts addresses skipped because they were last announced
+	// longer ago than the maximum age (recorded as not_dialled).
+	Stale int `json:"stale"`
+
+	// ByNetwork and ByOutcome count every record; ByNetworkOutcome
+	// breaks ByOutcome down by network (ipv4, ipv6, torv3, i2p, cjdns),
+	// StaleByNetwork Stale.
+	ByNetwork        map[string]int             `json:"by_network"`
+	ByOutcome        map[Outcome]int            `json:"by_outcome"`
+	ByNetworkOutcome map[string]map[Outcome]int `json:"by_network_outcome"`
+	StaleByNetwork   map[string]int             `json:"stale_by_network"`
+	// ReachableByNetwork counts reachable nodes per network; UniqueNodes
+	// counts reachable nodes once each across networks: a node reached
+	// on one network that announced itself on another (SelfOther) where
+	// it was reached too counts once. MultiNetwork counts the nodes so
+	// merged. Only nodes that tell us are merged: a lower bound.
+	ReachableByNetwork map[string]int `json:"reachable_by_network"`
+	UniqueNodes        int            `json:"unique_nodes"`
+	MultiNetwork       int            `json:"multi_network"`
 	// ByUserAgent, ByProtocol and ByService count reachable nodes: by
 	// user agent, by protocol version (as a decimal string), and for each
 	// service bit the nodes that advertise it. ByServiceSet counts the
@@ -170,6 +215,72 @@ type Summary struct {
 	// ByTransport counts reachable nodes by the transport they spoke
 	// ("v1", "v2").
 	ByTransport map[string]int `json:"by_transport"`
+
+	// unique merges reachable addresses of one node; a finished summary
+	// (Crawler.Run's) drops it, a summary still being added to keeps it.
+	unique *nodeSets
+}
+
+// StaleReasonPrefix starts the Reason of an address skipped for its age.
+const StaleReasonPrefix = "stale"
+
+// nodeSets groups reachable addresses into nodes (union-find): an address
+// and the addresses it announced as its own on other networks are one
+// node once both were reached.
+type nodeSets struct {
+	parent    map[string]string
+	reachable map[string]bool // roots whose set holds a reachable address
+	nodes     int             // sets holding a reachable address
+	merged    int             // reachable addresses merged into another's node
+}
+
+func (u *nodeSets) find(a string) string {
+	if u.parent == nil {
+		u.parent, u.reachable = map[string]string{}, map[string]bool{}
+	}
+	p, ok := u.parent[a]
+	if !ok {
+		u.parent[a] = a
+		return a
+	}
+	for p != a {
+		gp := u.parent[p]
+		u.parent[a] = gp
+		a, p = p, gp
+	}
+	return a
+}
+
+// add counts reachable addr, announced also as each of others.
+func (u *nodeSets) add(addr string, others []string) {
+	r := u.find(addr)
+	if !u.reachable[r] {
+		u.reachable[r] = true
+		u.nodes++
+	} else {
+		// The set already held a reachable address that named addr as
+		// its own: addr is another address of a node counted already.
+		u.merged++
+	}
+	for _, o := range others {
+		u.union(r, u.find(o))
+		r = u.find(addr)
+	}
+}
+
+// union joins the sets of roots a and b.
+func (u *nodeSets) union(a, b string) {
+	if a == b {
+		return
+	}
+	ra, rb := u.reachable[a], u.reachable[b]
+	u.parent[b] = a
+	delete(u.reachable, b)
+	if ra && rb {
+		u.nodes--
+		u.merged++
+	}
+	u.reachable[a] = ra || rb
 }
 
 // NewSummary returns an empty summary of a crawl of network.
@@ -188,6 +299,14 @@ func (s *Summary) Add(r *Record) {
 	}
 	s.ByNetwork[r.Network]++
 	s.ByOutcome[r.Outcome]++
+	if s.ByNetworkOutcome[r.Network] == nil {
+		s.ByNetworkOutcome[r.Network] = map[Outcome]int{}
+	}
+	s.ByNetworkOutcome[r.Network][r.Outcome]++
+	if r.Outcome == NotDialled && strings.HasPrefix(r.Reason, StaleReasonPrefix) {
+		s.Stale++
+		s.StaleByNetwork[r.Network]++
+	}
 	if r.Outcome != Reachable || r.Handshake == nil {
 		return
 	}
@@ -195,6 +314,12 @@ func (s *Summary) Add(r *Record) {
 	if r.Transport != "" {
 		s.ByTransport[r.Transport]++
 	}
+	s.ReachableByNetwork[r.Network]++
+	if s.unique == nil {
+		s.unique = &nodeSets{nodes: s.UniqueNodes, merged: s.MultiNetwork}
+	}
+	s.unique.add(r.Addr, h.SelfOther)
+	s.UniqueNodes, s.MultiNetwork = s.unique.nodes, s.unique.merged
 	s.ByUserAgent[h.UserAgent]++
 	s.ByProtocol[strconv.Itoa(int(h.Protocol))]++
 	set := "NONE"
@@ -214,7 +339,10 @@ func (s *Summary) initMaps() {
 	if s.Type == "" {
 		s.Type = SummaryType
 	}
-	for _, m := range []*map[string]int{&s.ByNetwork, &s.ByUserAgent, &s.ByProtocol, &s.ByService, &s.ByServiceSet, &s.ByTransport} {
+	if s.ByNetworkOutcome == nil {
+		s.ByNetworkOutcome = map[string]map[Outcome]int{}
+	}
+	for _, m := range []*map[string]int{&s.ByNetwork, &s.ByUserAgent, &s.ByProtocol, &s.ByService, &s.ByServiceSet, &s.StaleByNetwork, &s.ReachableByNetwork, &s.ByTransport} {
 		if *m == nil {
 			*m = map[string]int{}
 		}

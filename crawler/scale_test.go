@@ -62,6 +62,7 @@ func benchmarkCrawl(b *testing.B, quiet time.Duration) {
 		cfg.Concurrency = DefaultConcurrency
 		cfg.ConnectTimeout, cfg.HandshakeTimeout, cfg.GetAddrTimeout = DefaultConnectTimeout, DefaultHandshakeTimeout, DefaultGetAddrTimeout
 		cfg.Quiet = quiet
+		cfg.DialRate = -1 // no cap: this measures the crawler, not the cap
 		c, err := New(cfg)
 		if err != nil {
 			b.Fatal(err)

@@ -5,11 +5,29 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/btcpipe/btcpipe/netreach"
 	"github.com/btcpipe/btcpipe/peer"
 )
 
+// proxyOutcome is the outcome of a failed dial through a proxy or bridge.
+func proxyOutcome(f netreach.Failure) Outcome {
+	switch f {
+	case netreach.FailureRefused:
+		return Refused
+	case netreach.FailureTimeout:
+		return Timeout
+	case netreach.FailureUnreachable:
+		return Unreachable
+	case netreach.FailureNotDialled:
+		return NotDialled
+	}
+	return ProxyFailed
+}
+
 // Causes with which the crawler ends a session on its own terms.
 var (
+	errAnswer         = errors.New("getaddr answer complete")
+	errNoAnswer       = errors.New("pong without a getaddr answer")
 	errQuiet          = errors.New("quiet period after addresses")
 	errGetAddrTimeout = errors.New("getaddr timeout")
 	errAddrCap        = errors.New("per-node address cap reached")
@@ -18,6 +36,10 @@ var (
 // endedBy names a cause with which the crawler ends a session, or "".
 func endedBy(cause error) string {
 	switch cause {
+	case errAnswer:
+		return EndedAnswer
+	case errNoAnswer:
+		return EndedNoAnswer
 	case errQuiet:
 		return EndedQuiet
 	case errGetAddrTimeout:
@@ -34,8 +56,10 @@ func (c *Crawler) visit(ctx context.Context, t target) {
 		c.unstarted.Add(1)
 		return
 	}
-	ap, _ := t.addr.AddrPort()
 	rec := &Record{Type: RecordType, Addr: t.addr.String(), Network: t.addr.Network.String(), Source: t.source}
+	if via, err := c.reach.Route(t.addr); err == nil {
+		rec.Via = via.String()
+	}
 	c.tried.Add(1)
 	if n := c.active.Add(1); n > c.peak.Load() {
 		for p := c.peak.Load(); n > p && !c.peak.CompareAndSwap(p, n); p = c.peak.Load() {
@@ -50,10 +74,11 @@ func (c *Crawler) visit(ctx context.Context, t target) {
 	// session on its own terms (the timers of node).
 	nodeCtx, end := context.WithCancelCause(ctx)
 	defer end(nil)
-	n := &node{c: c, end: end, source: rec.Addr}
+	n := &node{c: c, end: end, source: rec.Addr, self: t.key, id: c.visits.Add(1)}
 	log := c.sessLog.WithField("peer", rec.Addr)
-	out := c.dialer.Connect(nodeCtx, ap, log, peer.ConnectHooks{Hooks: peer.Hooks{Handshake: n.onHandshake, Addrs: n.onAddrs}, NoV2: t.noV2})
+	out := c.dialer.ConnectTo(nodeCtx, t.addr, log, peer.ConnectHooks{Hooks: peer.Hooks{Handshake: n.onHandshake, Addrs: n.onAddrs, Pong: n.onPong}, NoV2: t.noV2})
 	n.stopTimers()
+	c.fillAnnounced(rec, t.key)
 	if !out.Connected {
 		if ctx.Err() != nil {
 			c.abandoned.Add(1)
@@ -63,6 +88,13 @@ func (c *Crawler) visit(ctx context.Context, t target) {
 		var de *peer.DialError
 		if errors.As(err, &de) {
 			err = de.Err
+		}
+		if f, label := netreach.Classify(err); f != netreach.FailureNone {
+			// Through a proxy or the SAM bridge: its own classes.
+			rec.Outcome = proxyOutcome(f)
+			rec.Error = errorText(fmt.Errorf("%s: %w", label, err))
+			c.finish(rec)
+			return
 		}
 		rec.Outcome = classifyDial(err)
 		if rec.Outcome == Timeout && errors.Is(err, context.DeadlineExceeded) {
@@ -83,7 +115,8 @@ func (c *Crawler) visit(ctx context.Context, t target) {
 func (c *Crawler) record(rec *Record, out peer.Outcome, n *node, interrupted bool, cause error) {
 	err := out.Err
 	n.mu.Lock()
-	handshook, addrs, fresh := n.handshook, n.addrs, n.fresh
+	handshook, addrs, fresh, msgs := n.handshook, n.addrs, n.fresh, n.msgs
+	selfAnn, selfOther := n.selfAnnounced, n.selfOther
 	n.mu.Unlock()
 	var ended string
 	switch {
@@ -115,6 +148,9 @@ func (c *Crawler) record(rec *Record, out peer.Outcome, n *node, interrupted boo
 			Relay:         v.Relay,
 			AddrsReturned: addrs,
 			AddrsNew:      fresh,
+			AddrMessages:  msgs,
+			SelfAnnounced: selfAnn,
+			SelfOther:     selfOther,
 		}
 		if handshook {
 			rec.Handshake.HandshakeMs = ms(info.HandshakeLatency)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,13 +23,23 @@ import (
 // configuration. It reaches the caller wrapped with the peer and the cause.
 var ErrPipeline = errors.New("cannot build the pipeline")
 
-// DialError is a failure to open the TCP connection: no pipeline ran.
+// DialError is a failure to open the connection (TCP, or through a proxy
+// or the I2P bridge): no pipeline ran. Addr is the IP address and port, the
+// zero value for Tor and I2P peers; Peer names the peer on every network
+// (host:port, ….onion:port, ….b32.i2p:0).
 type DialError struct {
 	Addr netip.AddrPort
+	Peer string
 	Err  error
 }
 
-func (e *DialError) Error() string { return fmt.Sprintf("peer %s: connect: %v", e.Addr, e.Err) }
+func (e *DialError) Error() string {
+	name := e.Peer
+	if name == "" {
+		name = e.Addr.String()
+	}
+	return fmt.Sprintf("peer %s: connect: %v", name, e.Err)
+}
 func (e *DialError) Unwrap() error { return e.Err }
 
 // Dialer opens connections: it dials, runs a Session over a pipeline built
@@ -46,8 +57,14 @@ type Dialer struct {
 	// (metrics, counters: shared by every connection).
 	Pipeline pipeline.Config
 	// Dial opens a TCP connection (nil: net.Dialer). Its ctx carries the
-	// connect timeout.
+	// connect timeout. It is used for IP addresses when Reach is nil.
 	Dial func(ctx context.Context, addr netip.AddrPort) (net.Conn, error)
+	// Reach, when set, opens every connection, on any BIP155 network: a
+	// netreach.Dialer's Dial, which routes Tor v3 to a SOCKS5 proxy, I2P
+	// to a SAM bridge and IP addresses to its own direct dial (or a
+	// proxy). Its ctx carries the connect timeout. Nil: only IPv4, IPv6
+	// and CJDNS peers can be reached, through Dial.
+	Reach func(ctx context.Context, a wire.NetAddrV2) (net.Conn, error)
 	// Timeout bounds each TCP connect; 0: no bound but ctx's.
 	Timeout time.Duration
 	// Nonces, shared by every session of a process, detects connections to
@@ -80,7 +97,10 @@ type ConnectHooks struct {
 
 // Outcome is how one connection went.
 type Outcome struct {
+	// Addr is the peer's IP address and port (zero for Tor and I2P);
+	// Peer the peer on any network.
 	Addr netip.AddrPort
+	Peer wire.NetAddrV2
 	// Connected: the TCP connection opened (and ConnectLatency is how long
 	// that took). When false, Err is a *DialError or ctx's error.
 	Connected      bool
@@ -108,15 +128,22 @@ type Outcome struct {
 	Err error
 }
 
-// connect is one connection with transport t (see Connect).
-func (d *Dialer) connect(ctx context.Context, addr netip.AddrPort, log *logrus.Entry, hooks ConnectHooks, t string) Outcome {
-	out := Outcome{Addr: addr, Transport: or(t, pipeline.DefaultTransportName)}
+// ErrNoReach: a Tor v3 or I2P peer was to be connected by a Dialer without
+// Reach.
+var ErrNoReach = errors.New("no way to reach this network (no proxy configured)")
+
+// connect is one connection to peer, named name in logs and errors (a host
+// name sent to a proxy has no NetAddrV2 of its own), with pipeline
+// transport t (see connectNamed for the policy that picks it).
+func (d *Dialer) connect(ctx context.Context, peer wire.NetAddrV2, name string, log *logrus.Entry, hooks ConnectHooks, t string) Outcome {
+	addr, _ := peer.AddrPort()
+	out := Outcome{Addr: addr, Peer: peer, Transport: or(t, pipeline.DefaultTransportName)}
 	dctx, cancel := ctx, context.CancelFunc(func() {})
 	if d.Timeout > 0 {
 		dctx, cancel = context.WithTimeout(ctx, d.Timeout)
 	}
 	begin := time.Now()
-	conn, err := d.dial(dctx, addr)
+	conn, err := d.dial(dctx, peer)
 	latency := time.Since(begin)
 	cancel()
 	if err == nil && ctx.Err() != nil { // connected just as ctx ended
@@ -127,7 +154,7 @@ func (d *Dialer) connect(ctx context.Context, addr netip.AddrPort, log *logrus.E
 		if ctx.Err() != nil {
 			out.Err = ctx.Err()
 		} else {
-			out.Err = &DialError{Addr: addr, Err: err}
+			out.Err = &DialError{Addr: addr, Peer: name, Err: err}
 		}
 		return out
 	}
@@ -157,7 +184,7 @@ func (d *Dialer) connect(ctx context.Context, addr netip.AddrPort, log *logrus.E
 	default:
 		pcfg.Transport = t // an override of another wire format is an error (ErrPipeline)
 	}
-	pcfg.Options.Peer = addr.String()
+	pcfg.Options.Peer = name
 	pcfg.Options.Magic = d.Session.Network.Magic
 	pcfg.Options.Hint = nil // one per connection (pipeline.New makes it)
 	obs := pipeline.Observers{&versions, pipeline.NewLogObserver(log)}
@@ -168,10 +195,15 @@ func (d *Dialer) connect(ctx context.Context, addr netip.AddrPort, log *logrus.E
 		obs = append(obs, extra)
 	}
 	pcfg.Options.Observer = obs
-	p, err := pipeline.New(cc, cc, cc, sess, pcfg)
+	// When we end the connection (ctx ended: the crawl is done with the
+	// node, or the process stops), the pipeline half-closes it (FIN) and
+	// the rest the peer sent is drained before the close (see halfCloser);
+	// when a stage failed it is closed at once.
+	hc := &halfCloser{c: cc, ours: ctx}
+	p, err := pipeline.New(cc, cc, hc, sess, pcfg)
 	if err != nil {
 		conn.Close()
-		out.Err = fmt.Errorf("peer %s: %w: %w", addr, ErrPipeline, err)
+		out.Err = fmt.Errorf("peer %s: %w: %w", name, ErrPipeline, err)
 		return out
 	}
 	sess.SetTransport(func() (string, string) {
@@ -182,6 +214,7 @@ func (d *Dialer) connect(ctx context.Context, addr netip.AddrPort, log *logrus.E
 		hooks.Started(p)
 	}
 	out.Err = p.Run(pipeline.WithHandshakeTimeout(ctx, d.Session.HandshakeTimeout))
+	hc.shutdown()
 	_, link := p.Transport()
 	out.SessionID = link.SessionID
 	out.Handshook = handshook.Load()
@@ -191,7 +224,14 @@ func (d *Dialer) connect(ctx context.Context, addr netip.AddrPort, log *logrus.E
 	return out
 }
 
-func (d *Dialer) dial(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
+func (d *Dialer) dial(ctx context.Context, peer wire.NetAddrV2) (net.Conn, error) {
+	if d.Reach != nil {
+		return d.Reach(ctx, peer)
+	}
+	addr, ok := peer.AddrPort()
+	if !ok {
+		return nil, ErrNoReach
+	}
 	if d.Dial != nil {
 		return d.Dial(ctx, addr)
 	}
@@ -201,6 +241,53 @@ func (d *Dialer) dial(ctx context.Context, addr netip.AddrPort) (net.Conn, error
 
 // countingConn counts the bytes read and written; SetWriteDeadline and the
 // rest pass through to the connection.
+// drainTime bounds how long a connection is read after our half-close,
+// waiting for the peer to close its side.
+const drainTime = 250 * time.Millisecond
+
+// halfCloser is the pipeline's closer. When the connection ends because
+// ours ended (we are done with the peer), it ends our side of a TCP
+// connection (FIN) and bounds the reads that follow, so that a reader
+// blocked in Read returns, without aborting the connection: closing a
+// socket whose receive buffer still holds data makes the kernel send RST,
+// which Bitcoin Core logs as "socket recv error … Connection reset by peer".
+// When a stage failed (a misbehaving peer, a broken connection) it closes
+// at once: nothing more is read from such a peer. Connections that cannot
+// half-close (through a proxy, pipes in tests) are closed outright.
+type halfCloser struct {
+	c       *countingConn
+	ours    context.Context
+	mu      sync.Mutex
+	halfway bool // half-closed, to be drained by shutdown
+}
+
+func (h *halfCloser) Close() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ours.Err() != nil {
+		if cw, ok := h.c.Conn.(interface{ CloseWrite() error }); ok {
+			if cw.CloseWrite() == nil && h.c.Conn.SetReadDeadline(time.Now().Add(drainTime)) == nil {
+				h.halfway = true
+				return nil
+			}
+		}
+	}
+	return h.c.Conn.Close()
+}
+
+// shutdown ends a connection whose pipeline has stopped: a half-closed one
+// is read, and what the peer still sends discarded, until the peer closes
+// its side (it answers our FIN) or drainTime passes; then it is closed.
+func (h *halfCloser) shutdown() {
+	h.mu.Lock()
+	halfway := h.halfway
+	h.mu.Unlock()
+	if halfway {
+		_, _ = io.Copy(io.Discard, h.c.Conn)
+	}
+	h.c.Conn.Close()
+}
+
 type countingConn struct {
 	net.Conn
 	in, out atomic.Int64

@@ -8,12 +8,13 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/btcpipe/btcpipe/internal/hostport"
+	"github.com/btcpipe/btcpipe/netreach"
 	"github.com/btcpipe/btcpipe/pipeline"
 	"github.com/btcpipe/btcpipe/stages"
 	"github.com/btcpipe/btcpipe/wire"
@@ -29,8 +30,9 @@ const (
 // NodeConfig configures a Node.
 type NodeConfig struct {
 	Session Config
-	// Peer is host:port, [IPv6]:port or a host name (with or without a
-	// port; the network's default port is used without). Empty: one
+	// Peer is host:port, [IPv6]:port, a host name (with or without a
+	// port; the network's default port is used without), ….onion:port or
+	// ….b32.i2p:0 (with Reach). Empty: one
 	// address resolved from the network's DNS seeds; regtest and simnet
 	// default to their port on 127.0.0.1.
 	Peer string
@@ -53,6 +55,15 @@ type NodeConfig struct {
 	Resolve func(ctx context.Context, host string) ([]netip.Addr, error)
 	// Dial opens a connection; nil means net.Dialer with DialTimeout.
 	Dial func(ctx context.Context, addr netip.AddrPort) (net.Conn, error)
+	// Reach, when set, opens every connection instead of Dial, on any
+	// network (a netreach.Dialer's Dial): Peer may then be a ….onion:port
+	// or ….b32.i2p:0 name, reached through its proxy or bridge.
+	Reach func(ctx context.Context, a wire.NetAddrV2) (net.Conn, error)
+	// ReachName, when set, opens a connection to a host name through a
+	// proxy that resolves it (a netreach.Dialer's DialName, set only when
+	// a clearnet proxy is configured): a Peer that is a host name is then
+	// never resolved locally. Nil: host names go to Resolve.
+	ReachName func(ctx context.Context, host string, port uint16) (net.Conn, error)
 }
 
 // NodeHooks let the owner follow the node (for metrics). Each may be nil.
@@ -152,13 +163,22 @@ func Backoff(attempt int, min, max time.Duration) time.Duration {
 
 // connectOnce resolves, dials and runs one connection through Dialer.
 func (n *Node) connectOnce(ctx context.Context, attempt int) Outcome {
-	addr, err := n.resolvePeer(ctx)
+	target, hostName, err := n.resolvePeer(ctx)
 	if err != nil {
 		return Outcome{Err: err}
 	}
-	log := n.log.WithField("peer", addr.String())
-	log.WithField("attempt", attempt).Infof("connecting to %s (%s)", addr, n.cfg.Session.Network.Name)
 	d := n.dialer()
+	name := target.String()
+	if hostName != "" { // sent to the proxy as a name
+		name = net.JoinHostPort(hostName, strconv.Itoa(int(target.Port)))
+		port := target.Port
+		d.Reach = func(ctx context.Context, _ wire.NetAddrV2) (net.Conn, error) {
+			return n.cfg.ReachName(ctx, hostName, port)
+		}
+	}
+	addr, _ := target.AddrPort()
+	log := n.log.WithField("peer", name)
+	log.WithField("attempt", attempt).Infof("connecting to %s (%s)", name, n.cfg.Session.Network.Name)
 	hooks := ConnectHooks{Hooks: n.Hooks.Hooks, Started: n.Hooks.Pipeline}
 	hooks.Connected = func(latency time.Duration) {
 		log.WithField("connect", latency.Round(time.Microsecond).String()).Info("connected")
@@ -180,7 +200,7 @@ func (n *Node) connectOnce(ctx context.Context, attempt int) Outcome {
 			n.Hooks.Addrs(list)
 		}
 	}
-	out := d.Connect(ctx, addr, log, hooks)
+	out := d.connectNamed(ctx, target, name, log, hooks)
 	if out.Connected && n.Hooks.Disconnected != nil {
 		n.Hooks.Disconnected(addr, out.Err)
 	}
@@ -199,32 +219,39 @@ func (n *Node) dialer() *Dialer {
 	pcfg := n.cfg.Pipeline
 	pcfg.Options.Observer = obs
 	pcfg.Record = n.cfg.Record
-	return &Dialer{Session: n.cfg.Session, Pipeline: pcfg, Dial: n.cfg.Dial, Timeout: n.cfg.DialTimeout, Nonces: &n.nonces,
+	return &Dialer{Session: n.cfg.Session, Pipeline: pcfg, Dial: n.cfg.Dial, Reach: n.cfg.Reach, Timeout: n.cfg.DialTimeout, Nonces: &n.nonces,
 		Transport: n.cfg.Transport, KnownV1: &n.knownV1}
 }
 
 // resolvePeer turns the configured peer (or the network's seeds) into one
-// address.
-func (n *Node) resolvePeer(ctx context.Context) (netip.AddrPort, error) {
+// address. A .onion or .b32.i2p peer is parsed, never resolved; a host
+// name is resolved unless ReachName sends it to a proxy, when hostName is
+// returned with target.Port and nothing is resolved.
+func (n *Node) resolvePeer(ctx context.Context) (target wire.NetAddrV2, hostName string, err error) {
 	nw := n.cfg.Session.Network
-	host, port := n.cfg.Peer, nw.DefaultPort
-	if host == "" {
+	peerName := n.cfg.Peer
+	if peerName == "" {
 		switch {
 		case nw.Name == wire.Regtest.Name || nw.Name == wire.Simnet.Name:
-			return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), nw.DefaultPort), nil
+			return wire.NetAddrV2FromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), nw.DefaultPort), 0, 0), "", nil
 		case len(nw.DNSSeeds) == 0:
-			return netip.AddrPort{}, fmt.Errorf("no peer configured and %s has no DNS seeds", nw.Name)
+			return target, "", fmt.Errorf("no peer configured and %s has no DNS seeds", nw.Name)
 		}
-		host = nw.DNSSeeds[rand.N(len(nw.DNSSeeds))]
-	} else {
-		h, p, err := hostport.Split(host, nw.DefaultPort)
-		if err != nil {
-			return netip.AddrPort{}, err
-		}
-		host, port = h, p
+		peerName = nw.DNSSeeds[rand.N(len(nw.DNSSeeds))]
 	}
-	if ip, err := netip.ParseAddr(host); err == nil {
-		return netip.AddrPortFrom(ip.Unmap(), port), nil
+	a, host, err := netreach.ParsePeer(peerName, nw.DefaultPort)
+	if err == nil {
+		if (a.Network == wire.NetTorV3 || a.Network == wire.NetI2P) && n.cfg.Reach == nil {
+			return target, "", fmt.Errorf("peer %s: %w", a, ErrNoReach)
+		}
+		return a, "", nil
+	}
+	if !errors.Is(err, netreach.ErrHostName) {
+		return target, "", err
+	}
+	port := a.Port
+	if n.cfg.ReachName != nil {
+		return wire.NetAddrV2{Port: port}, host, nil
 	}
 	resolve := n.cfg.Resolve
 	if resolve == nil {
@@ -234,18 +261,20 @@ func (n *Node) resolvePeer(ctx context.Context) (netip.AddrPort, error) {
 	}
 	ips, err := resolve(ctx, host)
 	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("resolve %s: %w", host, err)
+		return target, "", fmt.Errorf("resolve %s: %w", host, err)
 	}
 	if len(ips) == 0 {
-		return netip.AddrPort{}, fmt.Errorf("resolve %s: no addresses", host)
+		return target, "", fmt.Errorf("resolve %s: no addresses", host)
 	}
-	return netip.AddrPortFrom(ips[rand.N(len(ips))].Unmap(), port), nil
+	ip := ips[rand.N(len(ips))].Unmap()
+	return wire.NetAddrV2FromAddrPort(netip.AddrPortFrom(ip, port), 0, 0), "", nil
 }
 
 // Permanent reports whether err, from a connection, means that connecting
 // again cannot succeed: the peer's protocol is older than we accept, we
-// connected to ourselves, or the pipeline cannot be built. A refused,
+// connected to ourselves, the pipeline cannot be built, or the peer is on a
+// network we have no way to reach (ErrNoReach). A refused,
 // timed-out or dropped connection is not permanent.
 func Permanent(err error) bool {
-	return errors.Is(err, ErrVersionTooOld) || errors.Is(err, ErrSelfConnection) || errors.Is(err, ErrPipeline)
+	return errors.Is(err, ErrVersionTooOld) || errors.Is(err, ErrSelfConnection) || errors.Is(err, ErrPipeline) || errors.Is(err, ErrNoReach)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/btcpipe/btcpipe/bip324"
 	"github.com/btcpipe/btcpipe/pipeline"
+	"github.com/btcpipe/btcpipe/wire"
 )
 
 // Transport policies of a Dialer (BTCPIPE_TRANSPORT).
@@ -83,37 +84,51 @@ func (s *AddrSet) Len() int {
 // stage fails, the peer goes away, or ctx ends) and reports the outcome.
 // log (nil: discarded) is the connection's logger, usually carrying a peer
 // field. The connection is closed when Connect returns.
-//
-// The transport follows d.Transport: with TransportAuto, addresses in
+func (d *Dialer) Connect(ctx context.Context, addr netip.AddrPort, log *logrus.Entry, hooks ConnectHooks) Outcome {
+	return d.ConnectTo(ctx, wire.NetAddrV2FromAddrPort(addr, 0, 0), log, hooks)
+}
+
+// ConnectTo is Connect for a peer on any BIP155 network: a Tor v3 or I2P
+// peer goes through Reach (a DialError wrapping ErrNoReach without it). Our
+// version's addr_recv carries the peer's address only when it is an IP
+// address; for the others it is zero, as Bitcoin Core sends.
+func (d *Dialer) ConnectTo(ctx context.Context, peer wire.NetAddrV2, log *logrus.Entry, hooks ConnectHooks) Outcome {
+	return d.connectNamed(ctx, peer, peer.String(), log, hooks)
+}
+
+// connectNamed is ConnectTo with the peer's name for logs and errors. The
+// transport follows d.Transport: with TransportAuto, addresses in
 // d.KnownV1 and those the caller knows not to advertise NODE_P2P_V2
 // (hooks.NoV2) are dialled with v1 at once; the others with v2, and again
 // once with v1 if the v2 handshake says the peer speaks v1 only. The
 // outcome is then the v1 connection's (FellBack set; the bytes of both
 // counted); hooks.Connected is called for the first connection only.
-func (d *Dialer) Connect(ctx context.Context, addr netip.AddrPort, log *logrus.Entry, hooks ConnectHooks) Outcome {
+// KnownV1 remembers IP peers (Tor and I2P ones are tried with v2 each time).
+func (d *Dialer) connectNamed(ctx context.Context, peer wire.NetAddrV2, name string, log *logrus.Entry, hooks ConnectHooks) Outcome {
 	if log == nil {
 		log = discardLog()
 	}
 	switch d.Transport {
 	case "":
-		return d.connect(ctx, addr, log, hooks, d.Pipeline.Transport)
+		return d.connect(ctx, peer, name, log, hooks, d.Pipeline.Transport)
 	case TransportAuto:
 	default:
-		return d.connect(ctx, addr, log, hooks, d.Transport)
+		return d.connect(ctx, peer, name, log, hooks, d.Transport)
 	}
-	if hooks.NoV2 || d.KnownV1.Has(addr) {
-		return d.connect(ctx, addr, log, hooks, TransportV1)
+	addr, isIP := peer.AddrPort()
+	if hooks.NoV2 || (isIP && d.KnownV1.Has(addr)) {
+		return d.connect(ctx, peer, name, log, hooks, TransportV1)
 	}
-	first := d.connect(ctx, addr, log, hooks, TransportV2)
+	first := d.connect(ctx, peer, name, log, hooks, TransportV2)
 	if !first.Connected || ctx.Err() != nil || !bip324.FallBackToV1(first.Err) {
 		return first
 	}
-	if d.KnownV1 != nil {
+	if d.KnownV1 != nil && isIP {
 		d.KnownV1.Add(addr)
 	}
 	log.WithError(first.Err).WithField("transport", TransportV1).Info("peer does not speak v2: reconnecting with v1")
 	hooks.Connected = nil
-	out := d.connect(ctx, addr, log, hooks, TransportV1)
+	out := d.connect(ctx, peer, name, log, hooks, TransportV1)
 	out.FellBack = true
 	out.ConnectLatency = first.ConnectLatency
 	out.BytesIn += first.BytesIn

@@ -50,6 +50,7 @@ var outcomeColors = map[crawler.Outcome]string{
 	crawler.ClosedAfterVerack: "#5b8fc9",
 	crawler.Self:              "#4fb3bf",
 	crawler.VersionTooOld:     "#a0785a",
+	crawler.ProxyFailed:       "#6b705c",
 	crawler.NotDialled:        "#aab2bf",
 }
 

@@ -115,8 +115,11 @@ func (rp *Report) page() *page {
 		{ID: "tried", Label: "Tried", Value: group(tried), Note: "connection attempts"},
 		{ID: "reachable", Label: "Reachable", Value: group(reachable), Note: percent(reachable, tried) + " of tried"},
 		{ID: "failed", Label: "Failed", Value: group(failed), Note: percent(failed, tried) + " of tried"},
-		{ID: "not_dialled", Label: "Not dialled", Value: group(notDialled), Note: "outside the allowlist, Tor, I2P…"},
+		{ID: "not_dialled", Label: "Not dialled", Value: group(notDialled), Note: "outside the allowlist, no proxy, stale…"},
 		{ID: "agents", Label: "User agents", Value: group(len(rp.agents)), Note: "distinct, reachable nodes"},
+	}
+	if s := rp.summary; s != nil && s.UniqueNodes > 0 {
+		p.Tiles = append(p.Tiles, tile{ID: "unique", Label: "Unique nodes", Value: group(s.UniqueNodes), Note: "reachable, once across networks"})
 	}
 	if s := rp.summary; s != nil && (s.Pending > 0 || s.Abandoned > 0 || s.Dropped > 0) {
 		p.Footer = fmt.Sprintf("Not in the charts: %s addresses still queued, %s attempts abandoned, %s addresses over the node cap. ",
@@ -161,10 +164,41 @@ func presentOutcomes(m map[crawler.Outcome]int) map[crawler.Outcome]bool {
 	return present
 }
 
+// networkOrder is the order networks are listed in.
+var networkOrder = []string{"ipv4", "ipv6", "torv3", "i2p", "cjdns"}
+
 func (rp *Report) networks() section {
+	var stats []stat
+	names := append([]string(nil), networkOrder...)
+	for n := range rp.byNetwork {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	for _, n := range names {
+		m := rp.byNetwork[n]
+		total := 0
+		for _, v := range m {
+			total += v
+		}
+		if total == 0 {
+			continue
+		}
+		tried := total - m[crawler.NotDialled]
+		v := fmt.Sprintf("%s reachable of %s tried, %s not dialled", group(m[crawler.Reachable]), group(tried), group(m[crawler.NotDialled]))
+		if st := rp.stale[n]; st > 0 {
+			v += fmt.Sprintf(" (%s stale)", group(st))
+		}
+		stats = append(stats, stat{Label: n, Value: v})
+	}
+	if s := rp.summary; s != nil && s.UniqueNodes > 0 {
+		stats = append(stats, stat{Label: "unique nodes", Value: fmt.Sprintf("%s (%s addresses of nodes reached on several networks merged)", group(s.UniqueNodes), group(s.MultiNetwork))})
+	}
 	return section{
 		ID: SectionNetworks, Title: "Networks",
-		Note:  "Every address by network type (BIP155), split by outcome. Tor, I2P and CJDNS addresses are recorded, not dialled.",
+		Note: "Every address by network type (BIP155), split by outcome. Tor and I2P addresses are dialled only through their proxy (BTCPIPE_TOR_PROXY, BTCPIPE_I2P_SAM), " +
+			"CJDNS only with BTCPIPE_CJDNS_REACHABLE; otherwise they are recorded, not dialled. Stale: last announced longer ago than BTCPIPE_CRAWL_MAX_AGE.",
+		Stats: stats,
 		Stack: newStack(rp.byNetwork),
 	}
 }

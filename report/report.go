@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +22,7 @@ type Report struct {
 	records    int
 	byOutcome  map[crawler.Outcome]int
 	byNetwork  map[string]map[crawler.Outcome]int
+	stale      map[string]int // stale addresses by network
 	agents     map[string]int
 	protocols  map[int32]int
 	services   map[string]int
@@ -44,6 +46,7 @@ func New(network string) *Report {
 		protocols:  map[int32]int{},
 		services:   map[string]int{},
 		transports: map[string]int{},
+		stale:      map[string]int{},
 	}
 }
 
@@ -59,6 +62,9 @@ func (rp *Report) Record(r *crawler.Record) error {
 		rp.byNetwork[r.Network] = byOutcome
 	}
 	byOutcome[r.Outcome]++
+	if r.Outcome == crawler.NotDialled && strings.HasPrefix(r.Reason, crawler.StaleReasonPrefix) {
+		rp.stale[r.Network]++
+	}
 	if !r.Time.IsZero() {
 		if rp.first.IsZero() || r.Time.Before(rp.first) {
 			rp.first = r.Time

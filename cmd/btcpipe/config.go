@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"reflect"
 	"runtime"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -13,8 +15,8 @@ import (
 	"github.com/kelseyhightower/envconfig"
 	"github.com/sirupsen/logrus"
 
-	"github.com/btcpipe/btcpipe/internal/hostport"
 	"github.com/btcpipe/btcpipe/internal/version"
+	"github.com/btcpipe/btcpipe/netreach"
 	"github.com/btcpipe/btcpipe/peer"
 	"github.com/btcpipe/btcpipe/pipeline"
 	"github.com/btcpipe/btcpipe/stages"
@@ -29,10 +31,10 @@ const envPrefix = "BTCPIPE"
 // prints them from there.
 type Config struct {
 	Network   string `envconfig:"NETWORK" desc:"network: mainnet, testnet3, testnet4, signet, regtest or simnet"`
-	Peer      string `envconfig:"PEER" desc:"peer to connect to: host:port, [IPv6]:port or a host name; empty: one address from the network's DNS seeds (regtest: 127.0.0.1:18444)"`
+	Peer      string `envconfig:"PEER" desc:"peer to connect to: host:port, [IPv6]:port, a host name, NAME.onion:port (needs TOR_PROXY or PROXY) or NAME.b32.i2p:0 (needs I2P_SAM); empty: one address from the network's DNS seeds (regtest: 127.0.0.1:18444)"`
 	LogLevel  string `envconfig:"LOG_LEVEL" desc:"log level: trace, debug (hex dumps of every message), info, warn, error"`
 	LogFormat string `envconfig:"LOG_FORMAT" desc:"log format: text (coloured on a terminal) or json (one event per line)"`
-	UserAgent string `envconfig:"USER_AGENT" desc:"user agent sent in version"`
+	UserAgent string `envconfig:"USER_AGENT" desc:"user agent sent in version; empty: /btcpipe:VERSION/"`
 
 	MinProtocol      int32         `envconfig:"MIN_PROTOCOL" desc:"oldest peer protocol version accepted"`
 	SendAddrV2       bool          `envconfig:"SEND_ADDRV2" desc:"ask peers for addrv2 (BIP155) instead of addr"`
@@ -63,6 +65,15 @@ type Config struct {
 	Workers    int    `envconfig:"WORKERS" desc:"parallel verifier workers; 0: one per CPU"`
 	ReadBuffer int    `envconfig:"READ_BUFFER" desc:"bytes the reader reads into at once (64 KiB to 8 MiB, rounded up to a power of two; it grows to 8 times the largest frame seen)"`
 	Record     string `envconfig:"RECORD" desc:"file to append the raw inbound byte stream to (for btcpipe decode)"`
+
+	// How each network is reached (node and crawl; see netreach).
+	TorProxy       string `envconfig:"TOR_PROXY" desc:"host:port of Tor's SOCKS port (usually 127.0.0.1:9050): .onion peers go through it, each connection with its own random credentials (its own circuit); empty: PROXY, else Tor is not dialled"`
+	I2PSAM         string `envconfig:"I2P_SAM" desc:"host:port of an I2P SAM v3.1 bridge (usually 127.0.0.1:7656): .b32.i2p peers (port 0) go through one transient session; empty: I2P is not dialled"`
+	CJDNSReachable bool   `envconfig:"CJDNS_REACHABLE" desc:"the host has a route into fc00::/8 (cjdroute): CJDNS peers are dialled directly"`
+	Proxy          string `envconfig:"PROXY" desc:"host:port of a SOCKS5 proxy for every IPv4, IPv6 and CJDNS connection (and Tor when TOR_PROXY is empty), as Bitcoin Core's -proxy: nothing is dialled directly and host names go to the proxy unresolved"`
+	OnlyNet        string `envconfig:"ONLYNET" desc:"comma-separated networks to dial, as Bitcoin Core's -onlynet: ipv4, ipv6, onion, i2p, cjdns; empty: all"`
+
+	onlyNet []wire.NetID // parsed OnlyNet
 }
 
 // defaultConfig returns the shared settings at their defaults, each taken
@@ -131,10 +142,32 @@ func (c *Config) validate() error {
 		return bad("LOG_FORMAT", "want text or json, not %q", c.LogFormat)
 	}
 	if c.Peer != "" {
-		if _, _, err := hostport.Split(c.Peer, 1); err != nil {
+		a, _, err := netreach.ParsePeer(c.Peer, 1)
+		switch {
+		case err != nil && !errors.Is(err, netreach.ErrHostName):
 			return bad("PEER", "%v", err)
+		case err == nil && a.Network == wire.NetTorV3 && c.TorProxy == "" && c.Proxy == "":
+			return bad("PEER", "%s is a Tor address: set %s_TOR_PROXY (Tor's SOCKS port, usually 127.0.0.1:9050) or %s_PROXY", c.Peer, envPrefix, envPrefix)
+		case err == nil && a.Network == wire.NetI2P && c.I2PSAM == "":
+			return bad("PEER", "%s is an I2P address: set %s_I2P_SAM (the SAM bridge, usually 127.0.0.1:7656)", c.Peer, envPrefix)
+		case err == nil && a.Network == wire.NetCJDNS && !c.CJDNSReachable && c.Proxy == "":
+			return bad("PEER", "%s is a CJDNS address (fc00::/8): set %s_CJDNS_REACHABLE=true when the host has a route there", c.Peer, envPrefix)
 		}
 	}
+	for _, f := range []struct{ key, v string }{{"TOR_PROXY", c.TorProxy}, {"I2P_SAM", c.I2PSAM}, {"PROXY", c.Proxy}} {
+		if f.v == "" {
+			continue
+		}
+		host, port, err := net.SplitHostPort(f.v)
+		if n, perr := strconv.ParseUint(port, 10, 16); err != nil || perr != nil || n == 0 || host == "" || strings.Contains(host, "/") {
+			return bad(f.key, "want host:port, not %q", f.v)
+		}
+	}
+	onlyNet, err := netreach.ParseOnlyNet(c.OnlyNet)
+	if err != nil {
+		return bad("ONLYNET", "%v", err)
+	}
+	c.onlyNet = onlyNet
 	if len(c.UserAgent) > wire.MaxUserAgentLen {
 		return bad("USER_AGENT", "longer than %d bytes", wire.MaxUserAgentLen)
 	}
@@ -372,4 +405,12 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// reachConfig is how node and crawl reach each network.
+func reachConfig(c *Config) netreach.Config {
+	return netreach.Config{
+		TorProxy: c.TorProxy, I2PSAM: c.I2PSAM, CJDNSReachable: c.CJDNSReachable,
+		Proxy: c.Proxy, OnlyNet: c.onlyNet,
+	}
 }

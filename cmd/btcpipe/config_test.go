@@ -73,7 +73,11 @@ func TestDefaultsComeFromThePackages(t *testing.T) {
 		}
 	}
 	// What the node is given: NewNode would fill the same.
-	nc := nodeConfig(&c)
+	nc, reach, err := nodeConfig(&c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reach.Close()
 	if nc.Session != peer.DefaultConfig(&wire.Mainnet) {
 		t.Errorf("node session = %+v, want peer.DefaultConfig %+v", nc.Session, peer.DefaultConfig(&wire.Mainnet))
 	}

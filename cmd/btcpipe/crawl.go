@@ -23,14 +23,16 @@ import (
 // metrics address. Its defaults are the crawler's (defaultCrawlConfig).
 type CrawlConfig struct {
 	Seeds            []string      `envconfig:"SEEDS" desc:"crawl: where to start, comma-separated host:port, [IPv6]:port, addresses or host names; empty: the network's DNS seeds (regtest, simnet: 127.0.0.1)"`
-	Concurrency      int           `envconfig:"CRAWL_CONCURRENCY" desc:"crawl: most connections open at once"`
+	Concurrency      int           `envconfig:"CRAWL_CONCURRENCY" desc:"crawl: most connections open at once (each one file descriptor)"`
 	Allow            []string      `envconfig:"CRAWL_ALLOW" desc:"crawl: comma-separated CIDR prefixes that may be dialled; empty: public addresses (mainnet, testnets, signet) or loopback (regtest, simnet); bogons only when named"`
 	Out              string        `envconfig:"CRAWL_OUT" desc:"crawl: file to append the JSON lines to; empty: stdout, and the log goes to stderr"`
 	DialRate         float64       `envconfig:"CRAWL_DIAL_RATE" desc:"crawl: most new connections per second; 0: no cap"`
-	ConnectTimeout   time.Duration `envconfig:"CRAWL_CONNECT_TIMEOUT" desc:"crawl: TCP connect timeout"`
+	ConnectTimeout   time.Duration `envconfig:"CRAWL_CONNECT_TIMEOUT" desc:"crawl: TCP connect timeout (Bitcoin Core's own)"`
+	ProxyTimeout     time.Duration `envconfig:"CRAWL_PROXY_TIMEOUT" desc:"crawl: connect timeout through Tor, the clearnet proxy or the I2P SAM bridge"`
+	MaxAge           time.Duration `envconfig:"CRAWL_MAX_AGE" desc:"crawl: skip addresses last announced longer ago (counted as stale, not dialled); 0: no limit"`
 	HandshakeTimeout time.Duration `envconfig:"CRAWL_HANDSHAKE_TIMEOUT" desc:"crawl: version handshake timeout"`
 	GetAddrTimeout   time.Duration `envconfig:"CRAWL_GETADDR_TIMEOUT" desc:"crawl: longest wait for addresses after the handshake"`
-	Quiet            time.Duration `envconfig:"CRAWL_QUIET" desc:"crawl: end a node's session this long after its last addr message"`
+	Quiet            time.Duration `envconfig:"CRAWL_QUIET" desc:"crawl: after a full 1,000-entry addr message from a peer that may send more (not Bitcoin Core), wait this long for the next"`
 	MaxNodes         int           `envconfig:"CRAWL_MAX_NODES" desc:"crawl: most unique addresses kept (a memory cap); later ones are counted, not recorded"`
 	ProgressInterval time.Duration `envconfig:"CRAWL_PROGRESS_INTERVAL" desc:"crawl: how often to log a progress line; 0: never"`
 	Report           string        `envconfig:"CRAWL_REPORT" desc:"crawl: file to write a self-contained HTML report to when the crawl ends; empty: none"`
@@ -38,19 +40,18 @@ type CrawlConfig struct {
 	allow []netip.Prefix // parsed Allow
 }
 
-// Defaults of the crawl command that are its own, not the crawler's: the
-// crawler leaves dials uncapped and logs no progress unless told.
-const (
-	defaultCrawlDialRate         = 100
-	defaultCrawlProgressInterval = 5 * time.Second
-)
+// defaultCrawlProgressInterval is the crawl command's own default: the
+// crawler logs no progress unless told.
+const defaultCrawlProgressInterval = 5 * time.Second
 
 // defaultCrawlConfig returns the crawl settings at their defaults: the
 // crawler package's.
 func defaultCrawlConfig() CrawlConfig {
 	return CrawlConfig{
 		Concurrency:      crawler.DefaultConcurrency,
-		DialRate:         defaultCrawlDialRate,
+		DialRate:         crawler.DefaultDialRate,
+		ProxyTimeout:     crawler.DefaultProxyConnectTimeout,
+		MaxAge:           crawler.DefaultMaxAge,
 		ConnectTimeout:   crawler.DefaultConnectTimeout,
 		HandshakeTimeout: crawler.DefaultHandshakeTimeout,
 		GetAddrTimeout:   crawler.DefaultGetAddrTimeout,
@@ -115,6 +116,7 @@ func (c *CrawlConfig) validate() error {
 	}{
 		{"CRAWL_CONNECT_TIMEOUT", c.ConnectTimeout}, {"CRAWL_HANDSHAKE_TIMEOUT", c.HandshakeTimeout},
 		{"CRAWL_GETADDR_TIMEOUT", c.GetAddrTimeout}, {"CRAWL_QUIET", c.Quiet},
+		{"CRAWL_PROXY_TIMEOUT", c.ProxyTimeout},
 	} {
 		if d.d <= 0 {
 			return bad(d.key, "must be a positive duration, like 5s")
@@ -125,6 +127,9 @@ func (c *CrawlConfig) validate() error {
 	}
 	if c.MaxNodes < 1 {
 		return bad("CRAWL_MAX_NODES", "must be at least 1")
+	}
+	if c.MaxAge < 0 {
+		return bad("CRAWL_MAX_AGE", "must not be negative (0: no limit)")
 	}
 	return nil
 }
@@ -171,25 +176,36 @@ func crawl(ctx context.Context, e *env, s *crawlSettings, dial func(context.Cont
 		return exitFailed
 	}
 	defer extras.close()
+	dialRate, maxAge := cc.DialRate, cc.MaxAge
+	if dialRate == 0 {
+		dialRate = -1 // no cap
+	}
+	if maxAge == 0 {
+		maxAge = -1 // no limit
+	}
+	reach := reachConfig(cfg)
 	pcfg := pipelineConfig(cfg)
 	pcfg.Options = extras.stageOptions(pcfg.Options)
 	c, err := crawler.New(crawler.Config{
-		Session:          sess,
-		Pipeline:         pcfg,
-		Transport:        cfg.Transport,
-		Seeds:            cc.Seeds,
-		Allow:            allow,
-		Concurrency:      cc.Concurrency,
-		DialRate:         cc.DialRate,
-		ConnectTimeout:   cc.ConnectTimeout,
-		HandshakeTimeout: cc.HandshakeTimeout,
-		GetAddrTimeout:   cc.GetAddrTimeout,
-		Quiet:            cc.Quiet,
-		MaxNodes:         cc.MaxNodes,
-		ProgressInterval: cc.ProgressInterval,
-		Dial:             dial,
-		Out:              extras.sink(crawler.NewJSONLines(out)),
-		Log:              log,
+		Session:             sess,
+		Pipeline:            pcfg,
+		Transport:           cfg.Transport,
+		Seeds:               cc.Seeds,
+		Allow:               allow,
+		Concurrency:         cc.Concurrency,
+		DialRate:            dialRate,
+		Reach:               reach,
+		ProxyConnectTimeout: cc.ProxyTimeout,
+		MaxAge:              maxAge,
+		ConnectTimeout:      cc.ConnectTimeout,
+		HandshakeTimeout:    cc.HandshakeTimeout,
+		GetAddrTimeout:      cc.GetAddrTimeout,
+		Quiet:               cc.Quiet,
+		MaxNodes:            cc.MaxNodes,
+		ProgressInterval:    cc.ProgressInterval,
+		Dial:                dial,
+		Out:                 extras.sink(crawler.NewJSONLines(out)),
+		Log:                 log,
 	})
 	if err != nil {
 		log.WithError(err).Error("bad crawl configuration")
@@ -202,6 +218,8 @@ func crawl(ctx context.Context, e *env, s *crawlSettings, dial func(context.Cont
 	log.WithFields(logrus.Fields{
 		"network": network.Name, "seeds": seeds, "allow": c.Allowlist().String(),
 		"concurrency": cc.Concurrency, "dial_rate": cc.DialRate, "quiet": cc.Quiet.String(),
+		"tor_proxy": reach.TorProxy, "i2p_sam": reach.I2PSAM, "cjdns": reach.CJDNSReachable,
+		"proxy": reach.Proxy, "onlynet": cfg.OnlyNet, "max_age": cc.MaxAge.String(),
 	}).Infof("btcpipe %s crawling %s", version.Version, network.Name)
 	extras.watch(c)
 	_, err = c.Run(ctx)

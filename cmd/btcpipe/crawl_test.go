@@ -53,6 +53,12 @@ func TestCrawlConfigValidate(t *testing.T) {
 			}
 		})
 	}
+	// The defaults are the crawler's.
+	c := defaultCrawlConfig()
+	if c.Concurrency != crawler.DefaultConcurrency || c.DialRate != crawler.DefaultDialRate || c.MaxAge != crawler.DefaultMaxAge ||
+		c.ProxyTimeout != crawler.DefaultProxyConnectTimeout || c.Quiet != crawler.DefaultQuiet || c.MaxNodes != crawler.DefaultMaxNodes || c.Out != "" {
+		t.Errorf("defaults: %+v", c)
+	}
 }
 
 // newCrawlSim builds a simulated network for the command's tests.

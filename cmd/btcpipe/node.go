@@ -8,6 +8,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/btcpipe/btcpipe/internal/version"
+	"github.com/btcpipe/btcpipe/netreach"
 	"github.com/btcpipe/btcpipe/peer"
 	"github.com/btcpipe/btcpipe/wire"
 )
@@ -54,12 +55,16 @@ func openAppend(path, setting string, log *logrus.Entry) (*os.File, bool) {
 	return f, true
 }
 
-func nodeConfig(cfg *Config) peer.NodeConfig {
+func nodeConfig(cfg *Config) (peer.NodeConfig, *netreach.Dialer, error) {
 	s := sessionConfig(cfg)
 	s.HandshakeTimeout = cfg.HandshakeTimeout
 	s.PingInterval = cfg.PingInterval
 	s.PingTimeout = cfg.PingTimeout
-	return peer.NodeConfig{
+	reach, err := netreach.New(reachConfig(cfg))
+	if err != nil {
+		return peer.NodeConfig{}, nil, err
+	}
+	nc := peer.NodeConfig{
 		Session:     s,
 		Peer:        cfg.Peer,
 		Pipeline:    pipelineConfig(cfg),
@@ -68,7 +73,12 @@ func nodeConfig(cfg *Config) peer.NodeConfig {
 		BackoffMin:  cfg.BackoffMin,
 		BackoffMax:  cfg.BackoffMax,
 		MaxAddrs:    cfg.MaxAddrs,
+		Reach:       reach.Dial,
 	}
+	if cfg.Proxy != "" {
+		nc.ReachName = reach.DialName // a host name goes to the proxy unresolved
+	}
+	return nc, reach, nil
 }
 
 // runNode is `btcpipe node`. It exits 1, without retrying, when the
@@ -80,7 +90,12 @@ func runNode(ctx context.Context, e *env, s *nodeSettings, args []string) int {
 		return exitUsage
 	}
 	cfg, log := &s.Config, e.log
-	nc := nodeConfig(cfg)
+	nc, reach, err := nodeConfig(cfg)
+	if err != nil {
+		log.WithError(err).Error("bad network configuration")
+		return exitUsage
+	}
+	defer reach.Close()
 	if cfg.Record != "" {
 		f, ok := openAppend(cfg.Record, "RECORD", log)
 		if !ok {

@@ -33,8 +33,10 @@ type Node struct {
 	ln      net.Listener
 	hole    io.Closer // Blackhole's socket
 
-	mu    sync.Mutex
-	peers []wire.NetAddrV2
+	mu         sync.Mutex
+	peers      []wire.NetAddrV2
+	advertised wire.NetAddrV2   // how others name it; zero: Addr
+	selfAnn    []wire.NetAddrV2 // announced as its own before each answer
 
 	accepted, getaddrs atomic.Int64
 }
@@ -43,9 +45,36 @@ type Node struct {
 // per-connection nonce and addresses).
 func (n *Node) Version() wire.Version { return n.version }
 
-// Entry returns the node's address as an addr/addrv2 entry.
+// Entry returns the node's address as an addr/addrv2 entry: the
+// advertised one (SetAdvertised) if set, else Addr.
 func (n *Node) Entry() wire.NetAddrV2 {
-	return wire.NetAddrV2FromAddrPort(n.Addr, n.version.Services, uint32(time.Now().Unix()))
+	n.mu.Lock()
+	a := n.advertised
+	n.mu.Unlock()
+	now := uint32(time.Now().Unix())
+	if a.Network == 0 {
+		return wire.NetAddrV2FromAddrPort(n.Addr, n.version.Services, now)
+	}
+	a.Services, a.Time = n.version.Services, now
+	return a
+}
+
+// SetAdvertised sets the address other nodes name this one by: a Tor v3
+// or I2P address mapped to Addr by a fake proxy or bridge, or a CJDNS
+// address it listens on.
+func (n *Node) SetAdvertised(a wire.NetAddrV2) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.advertised = a
+}
+
+// SetSelfAnnounce makes the node announce list as its own addresses, one
+// entry per addr message, before its answer to getaddr (as a node on
+// several networks that tells a crawler its other addresses).
+func (n *Node) SetSelfAnnounce(list []wire.NetAddrV2) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.selfAnn = append([]wire.NetAddrV2(nil), list...)
 }
 
 // SetPeers sets the addresses the node answers getaddr with (a Good node;
@@ -84,14 +113,14 @@ func (n *Node) listen(ap netip.AddrPort) error {
 	case Refused:
 		// Bind and close: the port was free a moment ago and nobody
 		// else uses this address, so a connect to it is refused.
-		ln, err := net.Listen("tcp4", ap.String())
+		ln, err := net.Listen(tcpNet(ap), ap.String())
 		if err != nil {
 			return fmt.Errorf("simnet: %w", err)
 		}
 		n.Addr = ln.Addr().(*net.TCPAddr).AddrPort()
 		return ln.Close()
 	}
-	ln, err := net.Listen("tcp4", ap.String())
+	ln, err := net.Listen(tcpNet(ap), ap.String())
 	if err != nil {
 		return fmt.Errorf("simnet: %w", err)
 	}
@@ -99,6 +128,14 @@ func (n *Node) listen(ap netip.AddrPort) error {
 	a := ln.Addr().(*net.TCPAddr).AddrPort()
 	n.Addr = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
 	return nil
+}
+
+// tcpNet is "tcp4" for an IPv4 address, else "tcp6".
+func tcpNet(ap netip.AddrPort) string {
+	if ap.Addr().Is4() {
+		return "tcp4"
+	}
+	return "tcp6"
 }
 
 func (n *Node) closeListener() error {
@@ -219,7 +256,8 @@ func (n *Node) serve(nc net.Conn) {
 	if !ok {
 		return
 	}
-	nonce := uint64(n.Addr.Addr().As4()[3])<<32 | uint64(time.Now().UnixNano()&0xffffffff) | 1
+	ip16 := n.Addr.Addr().As16()
+	nonce := uint64(ip16[15])<<40 | uint64(n.Addr.Port())<<24 | uint64(time.Now().UnixNano()&0xffffff) | 1
 	switch n.Kind {
 	case Garbage:
 		junk := []byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
@@ -287,11 +325,22 @@ func (n *Node) serve(nc net.Conn) {
 func (n *Node) answerGetAddr(c *conn, v2 bool) error {
 	peers := n.Peers()
 	now := uint32(time.Now().Unix())
+	n.mu.Lock()
+	self := append([]wire.NetAddrV2(nil), n.selfAnn...)
+	n.mu.Unlock()
 	if v2 {
+		for _, a := range self {
+			a.Time = now
+			if err := c.send(&wire.AddrV2{List: []wire.NetAddrV2{a}}); err != nil {
+				return err
+			}
+		}
 		for start := 0; start < len(peers); start += wire.MaxAddrEntries {
 			chunk := peers[start:min(start+wire.MaxAddrEntries, len(peers))]
 			for i := range chunk {
-				chunk[i].Time = now
+				if chunk[i].Time == 0 || chunk[i].Time > staleBefore(now) {
+					chunk[i].Time = now // fresh, as a live address is
+				}
 			}
 			if err := c.send(&wire.AddrV2{List: chunk}); err != nil {
 				return err
@@ -305,7 +354,11 @@ func (n *Node) answerGetAddr(c *conn, v2 bool) error {
 		if !ok || p.Network == wire.NetCJDNS {
 			continue
 		}
-		list = append(list, wire.TimedNetAddr{Time: now, NetAddr: wire.NetAddr{Services: p.Services, Addr: ap}})
+		t := now
+		if p.Time != 0 && p.Time <= staleBefore(now) {
+			t = p.Time
+		}
+		list = append(list, wire.TimedNetAddr{Time: t, NetAddr: wire.NetAddr{Services: p.Services, Addr: ap}})
 	}
 	for start := 0; start < len(list); start += wire.MaxAddrEntries {
 		if err := c.send(&wire.Addr{List: list[start:min(start+wire.MaxAddrEntries, len(list))]}); err != nil {
@@ -313,4 +366,12 @@ func (n *Node) answerGetAddr(c *conn, v2 bool) error {
 		}
 	}
 	return nil
+}
+
+// StaleAge is the age from which an entry's own timestamp is kept in an
+// answer (a stale address); younger entries are sent as fresh (now).
+const StaleAge = 7 * 24 * time.Hour
+
+func staleBefore(now uint32) uint32 {
+	return now - uint32(StaleAge/time.Second)
 }

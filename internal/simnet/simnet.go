@@ -144,6 +144,10 @@ type Spec struct {
 	Services  wire.ServiceFlag
 	Height    int32
 	Relay     bool
+	// Listen, if valid, is the address to listen on instead of the next
+	// one of the prefix: ::1 for an IPv6 node, an fc00::/8 address of a
+	// network namespace for a CJDNS node.
+	Listen netip.Addr
 }
 
 // ErrClosed is returned by Add after Close.
@@ -158,7 +162,10 @@ func (s *Net) Add(spec Spec) (*Node, error) {
 		s.mu.Unlock()
 		return nil, ErrClosed
 	}
-	ip, err := s.allocate()
+	ip, err := spec.Listen, error(nil)
+	if !ip.IsValid() {
+		ip, err = s.allocate()
+	}
 	s.mu.Unlock()
 	if err != nil {
 		return nil, err
