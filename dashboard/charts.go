@@ -106,15 +106,23 @@ type hbarChart struct {
 // newHBar lays items out: lengths relative to the largest, percentages of
 // total. width is fullWidth or halfWidth.
 func newHBar(title string, items []item, total int, width float64, empty string) *hbarChart {
-	labelX, barX, maxW, maxLabel := 292.0, 300.0, 650.0, 40
+	// The label column fits the longest label (about 8 units a character
+	// at 14 px), within bounds; the bars take the rest but the room for
+	// their numbers.
+	maxLabel, lo, hi := 56, 110.0, 470.0
 	if width < fullWidth {
-		labelX, barX, maxW, maxLabel = 192, 200, 220, 24
+		maxLabel, lo, hi = 26, 80, 215
 	}
-	c := &hbarChart{Title: title, Width: width, LabelX: labelX, BarX: barX, BarH: barH, Empty: empty}
+	longest := 0
 	most := 0
 	for _, it := range items {
 		most = max(most, it.Value)
+		longest = max(longest, len([]rune(shorten(it.Label, maxLabel))))
 	}
+	labelX := math.Min(math.Max(float64(longest)*8+8, lo), hi)
+	barX := labelX + 8
+	maxW := width - barX - 130
+	c := &hbarChart{Title: title, Width: width, LabelX: labelX, BarX: barX, BarH: barH, Empty: empty}
 	for i, it := range items {
 		b := bar{Full: it.Label, Label: shorten(it.Label, maxLabel), Value: it.Value, Color: it.Color, Href: it.Href,
 			Pct: percent(it.Value, total)}
@@ -209,8 +217,9 @@ func newLineChart(title string, times []time.Time, data []seriesData, unit, empt
 		}
 	}
 	step := niceStepF(most, 4)
-	yMax := step * 4
-	for i := 0; i <= 4; i++ {
+	nTicks := max(1, int(math.Ceil(most/step)))
+	yMax := step * float64(nTicks)
+	for i := 0; i <= nTicks; i++ {
 		v := step * float64(i)
 		c.YTicks = append(c.YTicks, tick{Y: round1(c.Bottom - v/yMax*plotH), Label: number(v) + unit})
 	}
@@ -234,7 +243,7 @@ func newLineChart(title string, times []time.Time, data []seriesData, unit, empt
 			}
 			pts = append(pts, fmt.Sprintf("%s,%s", f(x(times[i])), f(y(v))))
 			last = v
-			if len(times) <= 12 {
+			if len(times) <= 4 {
 				ls.Dots = append(ls.Dots, dot{x(times[i]), y(v)})
 			}
 		}

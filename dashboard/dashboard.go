@@ -110,6 +110,7 @@ var funcs = template.FuncMap{
 	"pct":      func(v float64) string { return fmt.Sprintf("%.1f%%", v) },
 	"time":     formatTime,
 	"timep":    formatTimePtr,
+	"short":    shortTime,
 	"net":      networkLabel,
 	"nodeURL":  nodeURL,
 	"snapURL":  func(id int64) string { return fmt.Sprintf("%s/%d", PathSnapshots, id) },
@@ -138,13 +139,13 @@ type base struct {
 	Title   string
 	Nav     string // the nav entry to mark current
 	Vantage string
-	Network string
+	Chain   string // the Bitcoin network of the snapshots
 	Version string
 	Now     string
 }
 
 func (d *Dashboard) base(title, nav string) base {
-	return base{Title: title, Nav: nav, Vantage: d.store.Vantage(), Network: d.network(), Version: peer.Version,
+	return base{Title: title, Nav: nav, Vantage: d.store.Vantage(), Chain: d.network(), Version: peer.Version,
 		Now: d.now().UTC().Format(timeFormat)}
 }
 

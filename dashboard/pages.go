@@ -456,12 +456,12 @@ type nodesPage struct {
 
 // sortColumns are the node table's columns, in order.
 var sortColumns = []struct {
-	key, label string
-	num, desc  bool // numeric; first click sorts descending
+	key, label       string
+	num, desc, noCol bool // numeric; first click sorts descending; in the sort menu only
 }{
-	{"addr", "Address", false, false}, {"network", "Network", false, false}, {"outcome", "Outcome", false, false},
-	{"user_agent", "User agent", false, false}, {"protocol", "Protocol", true, true}, {"height", "Start height", true, true},
-	{"latency", "Latency", true, false}, {"uptime", "Uptime 30 d", true, true}, {"last_seen", "Last seen", false, true},
+	{"addr", "Address", false, false, false}, {"network", "Network", false, false, false}, {"outcome", "Outcome", false, false, false},
+	{"user_agent", "User agent", false, false, false}, {"protocol", "Protocol", true, true, true}, {"height", "Height", true, true, false},
+	{"latency", "Latency", true, false, false}, {"uptime", "Uptime", true, true, false}, {"last_seen", "Last seen", false, true, false},
 }
 
 func (d *Dashboard) latestNodes(w http.ResponseWriter, r *http.Request) {
@@ -605,6 +605,9 @@ func (d *Dashboard) nodeList(w http.ResponseWriter, r *http.Request, id int64, l
 		p.Next, p.LastPage = link(map[string]string{"page": strconv.Itoa(page + 1)}), link(map[string]string{"page": strconv.Itoa(p.Pages)})
 	}
 	for _, c := range sortColumns {
+		if c.noCol {
+			continue
+		}
 		col := column{Key: c.key, Label: c.label, Num: c.num, Sort: "none"}
 		next := "asc"
 		if c.desc {
@@ -710,7 +713,7 @@ func (d *Dashboard) node(w http.ResponseWriter, r *http.Request) {
 		{ID: "first", Label: "First seen", Value: shortTime(h.FirstSeen), Note: formatTimePtr(h.FirstSeen)},
 		{ID: "last", Label: "Last reachable", Value: shortTime(h.LastSeen), Note: formatTimePtr(h.LastSeen)},
 	}
-	p.Timeline = newTimeline(h.Runs, now.Add(-span), now)
+	p.Timeline = newTimeline(joinRuns(h.Runs), now.Add(-span), now)
 	var times []time.Time
 	var lat []float64
 	for _, run := range h.Runs {
@@ -764,4 +767,30 @@ func (d *Dashboard) snapshots(w http.ResponseWriter, r *http.Request) {
 		p.Next = fmt.Sprintf("%s?page=%d", PathSnapshots, page+1)
 	}
 	d.render(w, r, http.StatusOK, "snapshots", p)
+}
+
+// joinRuns returns the runs for the timeline: a run ends at its last
+// observation, so one that the next run follows directly (the next
+// snapshot, or as soon as the snapshots' spacing says) is drawn up to the
+// next one's start, without a gap that would say the node was away.
+func joinRuns(runs []monitor.Run) []monitor.Run {
+	var steps []time.Duration
+	for _, r := range runs {
+		if r.Snapshots > 1 {
+			steps = append(steps, r.To.Sub(r.From)/time.Duration(r.Snapshots-1))
+		}
+	}
+	var step time.Duration
+	if len(steps) > 0 {
+		slices.Sort(steps)
+		step = steps[len(steps)/2]
+	}
+	out := slices.Clone(runs)
+	for i := 0; i+1 < len(out); i++ {
+		next := out[i+1]
+		if next.FirstSnapshot == out[i].LastSnapshot+1 || step > 0 && next.From.Sub(out[i].To) <= step*3/2 {
+			out[i].To = next.From
+		}
+	}
+	return out
 }
