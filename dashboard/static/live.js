@@ -14,7 +14,28 @@
   function when(t) {
     return t ? t.slice(0, 16).replace("T", " ") + " UTC" : "";
   }
+  var wasRunning = panel.getAttribute("data-state") === "running";
   function show(p) {
+    var state = document.getElementById("p-state");
+    var note = document.getElementById("p-note");
+    var bar = document.getElementById("p-bar");
+    if (!p.running && wasRunning) {
+      // The crawl just ended: keep its last counts on show.
+      wasRunning = false;
+      panel.setAttribute("data-state", "idle");
+      state.textContent = "idle · last crawl finished";
+      note.textContent = p.next_crawl ? "next crawl " + when(p.next_crawl) : "";
+      bar.value = 100;
+      bar.textContent = "100%";
+      newer(p);
+      return;
+    }
+    if (!p.running && panel.getAttribute("data-state") === "idle" && state.textContent.indexOf("last crawl") >= 0) {
+      note.textContent = p.next_crawl ? "next crawl " + when(p.next_crawl) : "";
+      newer(p);
+      return;
+    }
+    wasRunning = p.running;
     set("p-discovered", p.discovered);
     set("p-tried", p.tried);
     set("p-reachable", p.reachable);
@@ -22,9 +43,6 @@
     set("p-inflight", p.in_flight);
     set("p-queued", p.queued);
     set("p-notdialled", p.not_dialled);
-    var state = document.getElementById("p-state");
-    var note = document.getElementById("p-note");
-    var bar = document.getElementById("p-bar");
     panel.setAttribute("data-state", p.running ? "running" : "idle");
     if (p.running) {
       state.textContent = "running · snapshot #" + p.snapshot;
@@ -37,6 +55,9 @@
       bar.value = 0;
     }
     bar.textContent = bar.value + "%";
+    newer(p);
+  }
+  function newer(p) {
     if (p.last_complete && p.last_complete !== lastShown) {
       document.getElementById("p-newer").hidden = false;
     }
