@@ -58,5 +58,13 @@ func TestScreenshots(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("wrote %s (%d KB)", out, len(png)/1024)
+		// The first screen alone, for the README.
+		top, err := chromedp.Run(tab, chromedp.CaptureScreenshot())
+		if err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "dashboard-"+s.name+"-top.png"), top, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
