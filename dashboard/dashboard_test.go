@@ -230,9 +230,34 @@ func TestNodePageShowsItsHistory(t *testing.T) {
 	if n := strings.Count(body, `class="run reachable"`); n != 2 {
 		t.Errorf("%d runs on the timeline, want 2 (before and after the upgrade)", n)
 	}
+	// A node of every network has its page.
+	seen := map[string]bool{}
+	for addr, o := range fx.latest {
+		if seen[o.Network] {
+			continue
+		}
+		seen[o.Network] = true
+		if body := page(t, fx.srv.URL+nodeURL(addr)); !strings.Contains(body, html.EscapeString(addr)) {
+			t.Errorf("the page of %s (%s) does not name it", addr, o.Network)
+		}
+	}
+	if len(seen) != 5 {
+		t.Errorf("reachable nodes of %d networks, want 5", len(seen))
+	}
 	// The latency chart has the runs' points.
 	if !strings.Contains(body, `aria-label="Connect latency over time from`) {
 		t.Error("no latency chart")
+	}
+}
+
+func TestInterruptedSnapshot(t *testing.T) {
+	fx := newFixture(t, 30, 4)
+	body := page(t, fx.srv.URL+fmt.Sprintf("/snapshots/%d", fx.interrupted))
+	if !strings.Contains(body, "This snapshot is <b>interrupted</b>: its nodes were not stored") || strings.Contains(body, "/export?") {
+		t.Error("an interrupted snapshot's page does not say its nodes were not stored, or offers exports")
+	}
+	if list := page(t, fx.srv.URL+"/snapshots"); !strings.Contains(list, `<span class="status status-interrupted">interrupted</span>`) {
+		t.Error("the snapshot list does not mark the interrupted one")
 	}
 }
 

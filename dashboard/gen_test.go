@@ -44,6 +44,8 @@ type generated struct {
 	// upgraded is a node reachable in every snapshot whose user agent
 	// changed halfway; xss is the node with XSSAgent.
 	upgraded, xss string
+	// interrupted is a snapshot whose crawl was stopped (none stored).
+	interrupted int64
 }
 
 var agents = []struct {
@@ -217,6 +219,16 @@ func generate(t testing.TB, n, snaps int, step time.Duration) *generated {
 			t.Fatal(err)
 		}
 		g.ids = append(g.ids, id)
+		if k == snaps/2 && snaps > 2 { // a crawl stopped halfway through
+			iid, err := s.BeginSnapshot(ctx, at.Add(step/2))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.MarkInterrupted(ctx, iid, at.Add(step/2+time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			g.interrupted = iid
+		}
 		if k == snaps-1 {
 			g.records, g.reachable, g.latest = len(obs), len(reachable), reachable
 			g.byNetwork, g.byAgent = map[string]int{}, map[string]int{}
