@@ -159,7 +159,7 @@ type seriesData struct {
 // series is one laid-out line.
 type series struct {
 	Key, Label, Color string
-	Points            string // polyline points
+	Lines             []string // polylines' points (a gap breaks the line)
 	Dots              []dot  // drawn when there are few points
 	Last              string // the last value, as shown
 	LastValue         float64
@@ -238,7 +238,11 @@ func newLineChart(title string, times []time.Time, data []seriesData, unit, empt
 		var pts []string
 		last := math.NaN()
 		for i, v := range s.Values {
-			if math.IsNaN(v) {
+			if math.IsNaN(v) { // a gap: the line breaks
+				if len(pts) > 0 {
+					ls.Lines = append(ls.Lines, strings.Join(pts, " "))
+					pts = nil
+				}
 				continue
 			}
 			pts = append(pts, fmt.Sprintf("%s,%s", f(x(times[i])), f(y(v))))
@@ -250,7 +254,9 @@ func newLineChart(title string, times []time.Time, data []seriesData, unit, empt
 		if math.IsNaN(last) {
 			continue
 		}
-		ls.Points = strings.Join(pts, " ")
+		if len(pts) > 0 {
+			ls.Lines = append(ls.Lines, strings.Join(pts, " "))
+		}
 		ls.LastValue, ls.Last, ls.LastY = last, number(last)+unit, y(last)
 		c.Series = append(c.Series, ls)
 		c.Legend = append(c.Legend, legendItem{Key: s.Key, Label: s.Label, Color: s.Color, Value: ls.Last})

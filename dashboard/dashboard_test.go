@@ -250,6 +250,20 @@ func TestNodePageShowsItsHistory(t *testing.T) {
 	}
 }
 
+func TestLongHistoryIsCut(t *testing.T) {
+	fx := newFixture(t, 10, 120)
+	// A flaky node's long history is cut to the newest rows, with a link
+	// to all of them.
+	body := page(t, fx.srv.URL+nodeURL(fx.flaky))
+	if n := strings.Count(body, "<td>outcome</td>"); n != HistoryRows || !strings.Contains(body, "?all=1&amp;range=30d#ch-h") {
+		t.Errorf("the flaky node's page lists %d changes, want the newest %d and a link to all", n, HistoryRows)
+	}
+	body = page(t, fx.srv.URL+nodeURL(fx.flaky)+"?all=1")
+	if n := strings.Count(body, "<td>outcome</td>"); n <= HistoryRows {
+		t.Errorf("?all=1 lists %d changes, want them all (more than %d)", n, HistoryRows)
+	}
+}
+
 func TestInterruptedSnapshot(t *testing.T) {
 	fx := newFixture(t, 30, 4)
 	body := page(t, fx.srv.URL+fmt.Sprintf("/snapshots/%d", fx.interrupted))

@@ -43,7 +43,7 @@ type generated struct {
 	latest             map[string]monitor.Observation
 	// upgraded is a node reachable in every snapshot whose user agent
 	// changed halfway; xss is the node with XSSAgent.
-	upgraded, xss string
+	upgraded, xss, flaky string
 	// interrupted is a snapshot whose crawl was stopped (none stored).
 	interrupted int64
 }
@@ -157,6 +157,9 @@ func genNetwork(n, snaps int, seed uint64) []genNode {
 		protocol: 70016, services: 0xc09, p: 1, latency: 42, leave: snaps, failure: crawler.Timeout}
 	nodes[1] = genNode{addr: "198.51.100.66:8333", network: "ipv4", ua: XSSAgent, protocol: 70016, services: 0x409, p: 1,
 		latency: 88, leave: snaps, failure: crawler.Timeout}
+	// Node 2 comes and goes.
+	nodes[2] = genNode{addr: "192.0.2.77:8333", network: "ipv4", ua: "/Satoshi:27.1.0/", protocol: 70016, services: 0x409, p: 0.6,
+		latency: 120, leave: snaps, failure: crawler.Timeout}
 	return nodes
 }
 
@@ -170,7 +173,7 @@ func generate(t testing.TB, n, snaps int, step time.Duration) *generated {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	g := &generated{store: s, nodes: genNetwork(n, snaps, 7), upgraded: "203.0.113.10:8333", xss: "198.51.100.66:8333"}
+	g := &generated{store: s, nodes: genNetwork(n, snaps, 7), upgraded: "203.0.113.10:8333", xss: "198.51.100.66:8333", flaky: "192.0.2.77:8333"}
 	rng := rand.New(rand.NewPCG(11, 13))
 	start := time.Now().UTC().Add(-time.Duration(snaps-1) * step).Truncate(time.Second)
 	const tip0 = 925_000

@@ -668,7 +668,15 @@ type nodePage struct {
 	Latency  *lineChart
 	Runs     []monitor.Run // newest first
 	Changes  []monitor.Change
+	// Of a long history the tables show the newest HistoryRows, with a
+	// link to all of them.
+	RunsTotal, ChangesTotal int
+	AllHref                 string
 }
+
+// HistoryRows is how many runs and changes the node page lists before
+// "show all".
+const HistoryRows = 25
 
 type uptimeBar struct {
 	Label, Value string
@@ -716,9 +724,12 @@ func (d *Dashboard) node(w http.ResponseWriter, r *http.Request) {
 	p.Timeline = newTimeline(joinRuns(h.Runs), now.Add(-span), now)
 	var times []time.Time
 	var lat []float64
-	for _, run := range h.Runs {
+	for i, run := range h.Runs {
 		if run.Outcome != string(crawler.Reachable) {
 			continue
+		}
+		if i > 0 && h.Runs[i-1].Outcome != string(crawler.Reachable) && len(times) > 0 {
+			times, lat = append(times, run.From), append(lat, math.NaN()) // it was away: break the line
 		}
 		times = append(times, run.From, run.To)
 		lat = append(lat, run.ConnectMs, run.ConnectMs)
@@ -728,6 +739,11 @@ func (d *Dashboard) node(w http.ResponseWriter, r *http.Request) {
 	slices.Reverse(p.Runs)
 	p.Changes = slices.Clone(h.Changes)
 	slices.Reverse(p.Changes)
+	p.RunsTotal, p.ChangesTotal = len(p.Runs), len(p.Changes)
+	if r.URL.Query().Get("all") == "" {
+		p.Runs, p.Changes = p.Runs[:min(len(p.Runs), HistoryRows)], p.Changes[:min(len(p.Changes), HistoryRows)]
+		p.AllHref = nodeURL(addr) + "?" + url.Values{"range": {key}, "all": {"1"}}.Encode()
+	}
 	d.render(w, r, http.StatusOK, "node", p)
 }
 

@@ -43,6 +43,7 @@ func TestScreenshots(t *testing.T) {
 		{"nodes-search", "/nodes?q=knots"},
 		{"node", nodeURL(g.upgraded) + "?range=7d"},
 		{"node-xss", nodeURL(g.xss) + "?range=24h"},
+		{"node-flaky", nodeURL(g.flaky) + "?range=7d"},
 		{"snapshots", "/snapshots"},
 		{"snapshot", fmt.Sprintf("/snapshots/%d", g.ids[len(g.ids)-3])},
 	} {
