@@ -66,6 +66,7 @@ func browser(t *testing.T) context.Context {
 			chromedp.Flag("disable-extensions", true),
 			chromedp.Flag("hide-scrollbars", true),
 			chromedp.Flag("mute-audio", true),
+			chromedp.Flag("disable-dev-shm-usage", true), // containers have a small /dev/shm
 			chromedp.Flag("no-proxy-server", true),
 			// Only loopback: any other host name fails to resolve.
 			chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost"),

@@ -160,8 +160,8 @@ type seriesData struct {
 type series struct {
 	Key, Label, Color string
 	Lines             []string // polylines' points (a gap breaks the line)
-	Dots              []dot  // drawn when there are few points
-	Last              string // the last value, as shown
+	Dots              []dot    // drawn when there are few points
+	Last              string   // the last value, as shown
 	LastValue         float64
 	LastY             float64
 	Dash              bool
