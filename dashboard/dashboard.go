@@ -47,7 +47,8 @@ const MaxQuery = 256
 const ContentSecurityPolicy = "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self'; " +
 	"form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 
-// Dashboard serves the pages. Make one with New.
+// Dashboard serves the pages; it is an http.Handler, safe for concurrent
+// use. Make one with New.
 type Dashboard struct {
 	store    *monitor.Store
 	progress func() monitor.Progress

@@ -16,9 +16,17 @@
 // is fetched from another host, and the pages send a Content-Security-Policy
 // that allows only their own origin. Charts are SVG drawn on the server. The
 // tables work without JavaScript: search, sort and paging are plain forms
-// and links, paginated on the server (a page of 50 rows of a 20,000-node
-// snapshot is sorted in memory, see BenchmarkNodeList). The script only
-// updates the progress panel of the overview (polling, no reload).
+// and links, paginated on the server (50 rows a page; the newest
+// snapshot's nodes are searched and sorted in the monitor's memory, see
+// BenchmarkPages for a 20,000-node network). The one script only updates
+// the overview's panel of the crawl in flight (polling /live/progress
+// every second, backing off while the monitor does not answer; no reload).
+//
+// The tests (dashboard_test.go over HTTP, browser*_test.go in headless
+// chromium through chromedp) run against databases that gen_test.go
+// generates; TestScreenshots writes a PNG of each page for a person to look
+// at (make dashboard-screenshots). grafana_test.go checks the Grafana
+// dashboard in deploy/grafana against the registered metrics.
 //
 // Every peer-controlled string (user agents, addresses) goes through
 // html/template, which escapes it for its context.
