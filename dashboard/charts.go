@@ -108,8 +108,8 @@ type hbarChart struct {
 func newHBar(title string, items []item, total int, width float64, empty string) *hbarChart {
 	// The label column fits the longest label (about 8 units a character
 	// at 14 px), within bounds; the bars take the rest but the room for
-	// their numbers.
-	maxLabel, lo, hi := 56, 110.0, 470.0
+	// their numbers; capitals are wider, hence 8.8.
+	maxLabel, lo, hi := 50, 110.0, 470.0
 	if width < fullWidth {
 		maxLabel, lo, hi = 26, 80, 215
 	}
@@ -119,7 +119,7 @@ func newHBar(title string, items []item, total int, width float64, empty string)
 		most = max(most, it.Value)
 		longest = max(longest, len([]rune(shorten(it.Label, maxLabel))))
 	}
-	labelX := math.Min(math.Max(float64(longest)*8+8, lo), hi)
+	labelX := math.Min(math.Max(float64(longest)*8.8+8, lo), hi)
 	barX := labelX + 8
 	maxW := width - barX - 130
 	c := &hbarChart{Title: title, Width: width, LabelX: labelX, BarX: barX, BarH: barH, Empty: empty}
