@@ -106,9 +106,9 @@ type hbarChart struct {
 // newHBar lays items out: lengths relative to the largest, percentages of
 // total. width is fullWidth or halfWidth.
 func newHBar(title string, items []item, total int, width float64, empty string) *hbarChart {
-	// The label column fits the longest label (about 8 units a character
-	// at 14 px), within bounds; the bars take the rest but the room for
-	// their numbers; capitals are wider, hence 8.8.
+	// The label column fits the longest label (8.8 units a character at
+	// 14 px leaves room for capitals), within bounds; the bars take the
+	// rest but the room for their numbers.
 	maxLabel, lo, hi := 50, 110.0, 470.0
 	if width < fullWidth {
 		maxLabel, lo, hi = 26, 80, 215
