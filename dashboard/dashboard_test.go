@@ -397,3 +397,21 @@ func TestLiveProgress(t *testing.T) {
 		t.Error("the overview does not show the crawl in flight (snapshot 7, 10 of 40 done)")
 	}
 }
+
+func TestOddInputNeverBreaksAPage(t *testing.T) {
+	fx := newFixture(t, 30, 3)
+	for _, q := range []string{
+		"/nodes?q=%00%ff%fe", "/nodes?q=%3Cscript%3Ealert(1)%3C/script%3E", "/nodes?q=%25%5F%5C", "/nodes?q=日本語",
+		"/nodes?page=99999999999999999999", "/nodes?page=1048576", "/nodes?network=%3Cblink%3E", "/nodes?outcome=nope&q=x",
+		"/nodes/%3Cscript%3E:1", "/nodes/%5B::1%5D:8333", "/snapshots/-1", "/snapshots?page=abc", "/?range=%00",
+		"/nodes?sort=%3Cx%3E", "/snapshots/1/../../etc/passwd", "/static/../dashboard.go",
+	} {
+		code, body, _ := fetch(t, fx.srv.URL+q)
+		if code >= 500 {
+			t.Errorf("GET %s: %d", q, code)
+		}
+		if strings.Contains(body, "<script>alert") || strings.Contains(body, "<blink>") {
+			t.Errorf("GET %s: the input is echoed unescaped", q)
+		}
+	}
+}
