@@ -415,3 +415,22 @@ func TestOddInputNeverBreaksAPage(t *testing.T) {
 		}
 	}
 }
+
+func TestDatabaseGoneGivesA503Page(t *testing.T) {
+	s, err := monitor.Open(context.Background(), filepath.Join(t.TempDir(), "gone.db"), "v", "mainnet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(New(s, nil, nil))
+	defer srv.Close()
+	s.Close()
+	for _, p := range []string{"/", "/nodes", "/snapshots", "/nodes/192.0.2.1:8333"} {
+		code, body, _ := fetch(t, srv.URL+p)
+		if code != http.StatusServiceUnavailable || !strings.Contains(body, "the database cannot answer now") {
+			t.Errorf("GET %s with the database closed: %d", p, code)
+		}
+	}
+	if code, _, _ := fetch(t, srv.URL+"/static/style.css"); code != 200 {
+		t.Errorf("the stylesheet of the error page: %d", code)
+	}
+}
