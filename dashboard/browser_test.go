@@ -29,7 +29,7 @@ var (
 // chromiumPath finds the browser: BTCPIPE_CHROMIUM, or chromium on PATH.
 func chromiumPath() (string, error) {
 	if p := os.Getenv("BTCPIPE_CHROMIUM"); p != "" {
-		return p, nil
+		return exec.LookPath(p)
 	}
 	return exec.LookPath("chromium")
 }
