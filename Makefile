@@ -44,7 +44,7 @@ demo: build btcd ## Run btcpipe against a local regtest btcd for DEMO_DURATION (
 demo-debug: build btcd ## Same as demo with BTCPIPE_LOG_LEVEL=debug
 	BTCPIPE_LOG_LEVEL=debug $(GO) run ./internal/demo -btcd bin/btcd -btcpipe bin/btcpipe
 
-test: btcd postgres ## Run all tests with the race detector, in shuffled order
+test: btcd postgres chromium ## Run all tests with the race detector, in shuffled order
 	$(if $(RACE),,@echo "note: cgo is off (no C compiler?), so the tests run without -race")
 	$(GO) test $(RACE) -shuffle=on -count=1 -timeout=$(TEST_TIMEOUT) ./...
 	@# Allocation counts are meaningless under -race, where those tests skip:
@@ -180,3 +180,34 @@ bench-monitor: postgres ## Run the monitor's scale benchmark (SQLite and Postgre
 .PHONY: crawl-bench
 crawl-bench: ## Benchmark a default crawl of 60,000 addresses (6,000 reachable) in a network namespace (root)
 	nice -n 10 $(GO) test -count=1 -run='^$$' -bench='^BenchmarkCrawlWorld$$' -benchtime=1x -timeout=30m ./crawler/
+
+# ---- dashboard (issue 17) ----------------------------------------------------
+# The dashboard's browser tests (dashboard/browser*_test.go) drive Debian's
+# chromium from Go with chromedp, headless, with a throw-away profile, on
+# loopback only; `make chromium` installs it (and the fonts the pages are
+# drawn with) with apt-get when missing. Under CI=true a missing chromium
+# fails them; elsewhere they skip.
+.PHONY: chromium dashboard-screenshots dashboard-docs
+chromium: ## Install Debian's chromium and fonts-dejavu-core for the browser tests, only if missing
+	@if ! command -v chromium >/dev/null || ! dpkg -s fonts-dejavu-core >/dev/null 2>&1; then \
+		sudo=; if [[ $$(id -u) != 0 ]]; then sudo=sudo; fi; \
+		echo "installing chromium with apt-get"; \
+		$$sudo apt-get update -q && $$sudo apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core; \
+	fi
+
+# A week of generated hourly snapshots of 1,500 nodes, each page rendered in
+# chromium at 1200 px wide: out/dashboard-*.png (full pages). With pngquant
+# installed, the README's smaller copies in docs/ are refreshed from them by
+# `make dashboard-docs`.
+dashboard-screenshots: chromium ## Screenshot every dashboard page (generated data) to out/dashboard-*.png
+	@mkdir -p out
+	BTCPIPE_SCREENSHOTS=$(CURDIR)/out $(GO) test -count=1 -run '^TestScreenshots$$' -v ./dashboard/
+
+DOCS_SHOTS := overview nodes node
+dashboard-docs: dashboard-screenshots ## Refresh the README's dashboard screenshots in docs/ (first screens, through pngquant)
+	@command -v pngquant >/dev/null || { echo "pngquant is missing: apt-get install pngquant"; exit 1; }
+	@mkdir -p docs
+	@for s in $(DOCS_SHOTS); do \
+		pngquant --force --quality=70-90 --speed 1 --strip --output docs/dashboard-$$s.png out/dashboard-$$s-top.png; \
+		echo "docs/dashboard-$$s.png: $$(du -k docs/dashboard-$$s.png | cut -f1) KB"; \
+	done

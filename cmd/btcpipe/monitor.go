@@ -15,6 +15,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/btcpipe/btcpipe/crawler"
+	"github.com/btcpipe/btcpipe/dashboard"
 	"github.com/btcpipe/btcpipe/internal/version"
 	"github.com/btcpipe/btcpipe/metrics"
 	"github.com/btcpipe/btcpipe/monitor"
@@ -25,7 +26,7 @@ import (
 // BTCPIPE_SEEDS and BTCPIPE_CRAWL_* from CrawlConfig, as btcpipe crawl does.
 type MonitorConfig struct {
 	DB           string        `envconfig:"DB" desc:"monitor: the database: an SQLite file, or postgres://user:pass@host/db for PostgreSQL"`
-	HTTPAddr     string        `envconfig:"HTTP_ADDR" desc:"monitor: listen address of the API (/api/v1/...), /metrics, /healthz and /readyz; empty: off"`
+	HTTPAddr     string        `envconfig:"HTTP_ADDR" desc:"monitor: listen address of the dashboard (/), the API (/api/v1/...), /metrics, /healthz and /readyz; empty: off"`
 	Interval     time.Duration `envconfig:"MONITOR_INTERVAL" desc:"monitor: from the start of one crawl to the start of the next"`
 	Recheck      time.Duration `envconfig:"MONITOR_RECHECK" desc:"monitor: between crawls, re-check known reachable nodes whose uptime is uncertain this often (settled ones 4 times less); 0: off"`
 	RecheckLimit int           `envconfig:"MONITOR_RECHECK_LIMIT" desc:"monitor: most nodes re-checked in one round"`
@@ -203,7 +204,12 @@ func runMonitorWith(ctx context.Context, e *env, s *monitorSettings,
 	if mc.HTTPAddr != "" {
 		mux := http.NewServeMux()
 		monitor.NewAPI(store, mon.Progress, log.WithField("component", "api")).Register(mux)
-		mux.Handle("/", metrics.Handler(m.Registry, m.Registry, running.Load))
+		// The dashboard (issue 17) at /, beside the metrics and health checks.
+		mh := metrics.Handler(m.Registry, m.Registry, running.Load)
+		for _, p := range []string{metrics.PathMetrics, metrics.PathHealthz, metrics.PathReadyz} {
+			mux.Handle(p, mh)
+		}
+		mux.Handle("/", dashboard.New(store, mon.Progress, log.WithField("component", "dashboard")))
 		srv, err := metrics.Listen(mc.HTTPAddr, mux, log.WithField("component", "http"))
 		if err != nil {
 			fmt.Fprintf(e.stderr, "btcpipe: monitor: %s_HTTP_ADDR=%s: %v\n", envPrefix, mc.HTTPAddr, err)
@@ -221,7 +227,7 @@ func runMonitorWith(ctx context.Context, e *env, s *monitorSettings,
 			}
 		}()
 		waitHTTP = func() { cancel(); <-done }
-		log.WithField("addr", srv.Addr().String()).Infof("serving the API on http://%s/api/v1/snapshots", srv.Addr())
+		log.WithField("addr", srv.Addr().String()).Infof("serving the dashboard on http://%s/ and the API on http://%s/api/v1/snapshots", srv.Addr(), srv.Addr())
 	}
 	defer waitHTTP()
 	log.WithFields(logrus.Fields{
