@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"io"
-	"time"
 
 	"github.com/btcpipe/btcpipe/bip324"
 	"github.com/btcpipe/btcpipe/wire"
@@ -43,47 +42,7 @@ func NewV2Writer(w io.Writer, send *bip324.Sender, opts Options) *V2Writer {
 // Run writes messages from in until it is closed or ctx ends. out is unused
 // (the writer is a sink).
 func (w *V2Writer) Run(ctx context.Context, in <-chan wire.Message, _ chan<- struct{}) error {
-	for {
-		var m wire.Message
-		select {
-		case mm, ok := <-in:
-			if !ok {
-				return nil
-			}
-			m = mm
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		var err error
-		last := m.Command()
-		if w.buf, err = w.encode(w.buf[:0], m); err != nil {
-			return w.Opts.errorf(StageWriter, last, err)
-		}
-	gather:
-		for len(w.buf) < w.gather {
-			select {
-			case mm, ok := <-in:
-				if !ok {
-					break gather
-				}
-				last = mm.Command()
-				if w.buf, err = w.encode(w.buf, mm); err != nil {
-					return w.Opts.errorf(StageWriter, last, err)
-				}
-			default:
-				break gather
-			}
-		}
-		if d, ok := w.W.(deadliner); ok {
-			_ = d.SetWriteDeadline(time.Now().Add(w.Opts.WriteTimeout))
-		}
-		if _, err := w.W.Write(w.buf); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return w.Opts.errorf(StageWriter, last, err)
-		}
-	}
+	return runWriter(ctx, in, w.W, w.Opts, w.gather, &w.buf, w.encode)
 }
 
 // Encode appends m to dst as one encrypted packet (for callers that drive

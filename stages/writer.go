@@ -47,6 +47,18 @@ type deadliner interface{ SetWriteDeadline(time.Time) error }
 // Run writes messages from in until it is closed or ctx ends. out is unused
 // (the writer is a sink).
 func (w *Writer) Run(ctx context.Context, in <-chan wire.Message, _ chan<- struct{}) error {
+	return runWriter(ctx, in, w.W, w.Opts, w.gather, &w.buf, func(dst []byte, m wire.Message) ([]byte, error) {
+		return w.encode(dst, m), nil
+	})
+}
+
+// runWriter is the loop of every writer: it takes a message, encodes it
+// (encode appends it to dst, in v1 frames or v2 packets) into *buf, gathers
+// the messages queued behind it while the buffer holds less than gather
+// bytes (0: none), and writes the buffer with a deadline when out supports
+// one. *buf is the writer's own and reused.
+func runWriter(ctx context.Context, in <-chan wire.Message, out io.Writer, opts Options, gather int, buf *[]byte,
+	encode func(dst []byte, m wire.Message) ([]byte, error)) error {
 	for {
 		var m wire.Message
 		select {
@@ -58,29 +70,34 @@ func (w *Writer) Run(ctx context.Context, in <-chan wire.Message, _ chan<- struc
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		w.buf = w.encode(w.buf[:0], m)
+		var err error
 		last := m.Command()
-	gather:
-		for len(w.buf) < w.gather {
+		if *buf, err = encode((*buf)[:0], m); err != nil {
+			return opts.errorf(StageWriter, last, err)
+		}
+	more:
+		for len(*buf) < gather {
 			select {
 			case mm, ok := <-in:
 				if !ok {
-					break gather
+					break more
 				}
-				w.buf = w.encode(w.buf, mm)
 				last = mm.Command()
+				if *buf, err = encode(*buf, mm); err != nil {
+					return opts.errorf(StageWriter, last, err)
+				}
 			default:
-				break gather
+				break more
 			}
 		}
-		if d, ok := w.W.(deadliner); ok {
-			_ = d.SetWriteDeadline(time.Now().Add(w.Opts.WriteTimeout))
+		if d, ok := out.(deadliner); ok {
+			_ = d.SetWriteDeadline(time.Now().Add(opts.WriteTimeout))
 		}
-		if _, err := w.W.Write(w.buf); err != nil {
+		if _, err := out.Write(*buf); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return w.Opts.errorf(StageWriter, last, err)
+			return opts.errorf(StageWriter, last, err)
 		}
 	}
 }
