@@ -25,10 +25,7 @@ type Framer struct {
 	Opts Options
 	// pending is the unconsumed tail: bytes of an incomplete frame, in
 	// pending.slab.B[off:end]; pending holds one reference to the slab.
-	pending struct {
-		slab     *Slab
-		off, end int
-	}
+	pending tail
 	// skip is how many more bytes of an unwanted frame (Opts.Want) are to
 	// be discarded as they arrive.
 	skip int
@@ -85,14 +82,9 @@ func runFramer(ctx context.Context, in <-chan Chunk, out chan<- *Batch, f pusher
 }
 
 // Pending returns the number of bytes held for an incomplete frame.
-func (f *Framer) Pending() int { return f.pending.end - f.pending.off }
+func (f *Framer) Pending() int { return f.pending.len() }
 
-func (f *Framer) pendingBytes() []byte {
-	if f.pending.slab == nil {
-		return nil
-	}
-	return f.pending.slab.B[f.pending.off:f.pending.end]
-}
+func (f *Framer) pendingBytes() []byte { return f.pending.bytes() }
 
 func (f *Framer) pendingCommand() string { return headerCommand(f.pendingBytes()) }
 
@@ -108,12 +100,7 @@ func headerCommand(p []byte) string {
 }
 
 // Reset drops the pending bytes.
-func (f *Framer) Reset() {
-	if f.pending.slab != nil {
-		f.pending.slab.Release()
-	}
-	f.pending.slab, f.pending.off, f.pending.end = nil, 0, 0
-}
+func (f *Framer) Reset() { f.pending.reset() }
 
 // Push takes over c (and its slab reference) and returns the frames it
 // completes, or nil if it completes none. The caller owns the batch. With an
@@ -124,9 +111,9 @@ func (f *Framer) Push(c Chunk) (*Batch, error) {
 	if c = f.discard(c); c.Slab == nil {
 		return nil, nil
 	}
-	if f.pending.slab != nil && (f.pending.slab != c.Slab || f.pending.end != c.Off) {
+	for !f.pending.extend(c) {
 		// c does not continue the pending bytes in memory: finish the
-		// pending frame in an assembly slab.
+		// pending frame in an assembly slab, then go on with the rest of c.
 		var err error
 		if c, b, err = f.assemble(c, b); err != nil {
 			if c.Slab != nil {
@@ -137,12 +124,6 @@ func (f *Framer) Push(c Chunk) (*Batch, error) {
 		if c.Slab == nil {
 			return b, nil
 		}
-	}
-	if f.pending.slab == nil {
-		f.pending.slab, f.pending.off, f.pending.end = c.Slab, c.Off, c.End
-	} else {
-		f.pending.end = c.End // contiguous: the pending reference covers c
-		c.Slab.Release()
 	}
 	return f.scan(b)
 }
@@ -239,21 +220,14 @@ func (f *Framer) scan(b *Batch) (*Batch, error) {
 // of c (Slab nil when nothing is), and b with the frame if it completed.
 func (f *Framer) assemble(c Chunk, b *Batch) (Chunk, *Batch, error) {
 	pending := f.pendingBytes()
-	in := c.Bytes()
 	size := 0
 	if len(pending) >= wire.HeaderSize {
 		size = frameSize(pending) // the header was checked when it arrived
 	} else {
 		var hdr [wire.HeaderSize]byte
-		k := copy(hdr[copy(hdr[:], pending):], in)
+		k := copy(hdr[copy(hdr[:], pending):], c.Bytes())
 		if len(pending)+k < wire.HeaderSize {
-			// Still no whole header: keep everything in a small slab.
-			a := chargedSlab(len(pending)+len(in), f.Opts.Budget)
-			n := copy(a.B, pending)
-			n += copy(a.B[n:], in)
-			f.Reset()
-			c.Slab.Release()
-			f.pending.slab, f.pending.off, f.pending.end = a, 0, n
+			f.pending.keep(c, f.Opts.Budget) // still no whole header
 			return Chunk{}, b, nil
 		}
 		if _, _, err := wire.ScanFrame(hdr[:], f.Opts.Magic); err != nil {
@@ -267,27 +241,12 @@ func (f *Framer) assemble(c Chunk, b *Batch) (Chunk, *Batch, error) {
 		}
 		f.Opts.Hint.Set(size)
 	}
-	var a *Slab
-	if s := f.pending.slab; s.refs.Load() == 1 && f.pending.off == 0 && len(s.B) >= size {
-		a = s // ours alone and large enough: complete the frame in place
-	} else {
-		a = chargedSlab(size, f.Opts.Budget)
-		copy(a.B, pending)
-		f.Reset()
-	}
-	have := len(pending)
-	take := copy(a.B[have:size], in)
-	f.pending.slab, f.pending.off, f.pending.end = a, 0, have+take
-	c.Off += take
-	if have+take == size {
+	c, whole := f.pending.fill(c, size, f.Opts.Budget)
+	if whole {
 		var err error
 		if b, err = f.scan(b); err != nil { // cuts exactly this frame
 			return c, b, err
 		}
-	}
-	if c.Off == c.End {
-		c.Slab.Release()
-		return Chunk{}, b, nil
 	}
 	return c, b, nil
 }

@@ -22,14 +22,10 @@ import (
 type V2Framer struct {
 	Opts Options
 	recv *bip324.Receiver
-	// pending is the unconsumed tail, in pending.slab.B[off:end], holding
-	// one reference to the slab; size is the size of the packet that starts
-	// it once its length is decrypted, 0 before.
-	pending struct {
-		slab     *Slab
-		off, end int
-		size     int
-	}
+	// pending is the unconsumed tail; size is the size of the packet that
+	// starts it once its length is decrypted, 0 before.
+	pending tail
+	size    int
 }
 
 // NewV2Framer returns a framer of the packets recv decrypts (a handshake's
@@ -49,33 +45,23 @@ func (f *V2Framer) Run(ctx context.Context, in <-chan Chunk, out chan<- *Batch) 
 // them (see V2Verifier).
 func (f *V2Framer) skipping() int { return 0 }
 
-func (f *V2Framer) Pending() int { return f.pending.end - f.pending.off }
+func (f *V2Framer) Pending() int { return f.pending.len() }
 
 // pendingCommand is unknown for an encrypted packet.
 func (f *V2Framer) pendingCommand() string { return "" }
 
-func (f *V2Framer) pendingBytes() []byte {
-	if f.pending.slab == nil {
-		return nil
-	}
-	return f.pending.slab.B[f.pending.off:f.pending.end]
-}
+func (f *V2Framer) pendingBytes() []byte { return f.pending.bytes() }
 
 // Reset drops the pending bytes. The length of a packet already decrypted
 // is kept: the Receiver has moved past it.
-func (f *V2Framer) Reset() {
-	if f.pending.slab != nil {
-		f.pending.slab.Release()
-	}
-	f.pending.slab, f.pending.off, f.pending.end = nil, 0, 0
-}
+func (f *V2Framer) Reset() { f.pending.reset() }
 
 // Push takes over c (and its slab reference) and returns the packets it
 // completes, or nil if it completes none. The caller owns the batch. With an
 // error (a length over the limit) it returns the packets completed before it.
 func (f *V2Framer) Push(c Chunk) (*Batch, error) {
 	var b *Batch
-	if f.pending.slab != nil && (f.pending.slab != c.Slab || f.pending.end != c.Off) {
+	for !f.pending.extend(c) {
 		var err error
 		if c, b, err = f.assemble(c, b); err != nil {
 			if c.Slab != nil {
@@ -86,12 +72,6 @@ func (f *V2Framer) Push(c Chunk) (*Batch, error) {
 		if c.Slab == nil {
 			return b, nil
 		}
-	}
-	if f.pending.slab == nil {
-		f.pending.slab, f.pending.off, f.pending.end = c.Slab, c.Off, c.End
-	} else {
-		f.pending.end = c.End // contiguous: the pending reference covers c
-		c.Slab.Release()
 	}
 	return f.scan(b)
 }
@@ -104,8 +84,8 @@ func (f *V2Framer) length(hdr []byte) error {
 	if err != nil {
 		return f.Opts.errorf(StageFramer, "", fmt.Errorf("packet %d: %w", index, err))
 	}
-	f.pending.size = bip324.PacketLen(n)
-	f.Opts.Hint.Set(f.pending.size)
+	f.size = bip324.PacketLen(n)
+	f.Opts.Hint.Set(f.size)
 	return nil
 }
 
@@ -116,7 +96,7 @@ func (f *V2Framer) scan(b *Batch) (*Batch, error) {
 	added := 0
 	var err error
 	for {
-		if f.pending.size == 0 {
+		if f.size == 0 {
 			if len(buf) < bip324.LengthSize {
 				break
 			}
@@ -124,7 +104,7 @@ func (f *V2Framer) scan(b *Batch) (*Batch, error) {
 				break
 			}
 		}
-		size := f.pending.size
+		size := f.size
 		if len(buf) < size {
 			break
 		}
@@ -135,7 +115,7 @@ func (f *V2Framer) scan(b *Batch) (*Batch, error) {
 		fr.Magic = f.Opts.Magic
 		fr.Length = uint32(size - bip324.Overhead)
 		fr.Payload = buf[:size:size]
-		f.pending.size = 0
+		f.size = 0
 		added++
 		buf = buf[size:]
 	}
@@ -157,47 +137,24 @@ func (f *V2Framer) scan(b *Batch) (*Batch, error) {
 // left of c (Slab nil when nothing is), and b with the packet if it
 // completed.
 func (f *V2Framer) assemble(c Chunk, b *Batch) (Chunk, *Batch, error) {
-	pending := f.pendingBytes()
-	in := c.Bytes()
-	if f.pending.size == 0 {
+	if f.size == 0 {
+		pending := f.pendingBytes()
 		var hdr [bip324.LengthSize]byte
-		k := copy(hdr[copy(hdr[:], pending):], in)
+		k := copy(hdr[copy(hdr[:], pending):], c.Bytes())
 		if len(pending)+k < bip324.LengthSize {
-			// Still no whole length: keep everything in a small slab.
-			a := chargedSlab(len(pending)+len(in), f.Opts.Budget)
-			n := copy(a.B, pending)
-			n += copy(a.B[n:], in)
-			f.Reset()
-			c.Slab.Release()
-			f.pending.slab, f.pending.off, f.pending.end = a, 0, n
+			f.pending.keep(c, f.Opts.Budget) // still no whole length
 			return Chunk{}, b, nil
 		}
 		if err := f.length(hdr[:]); err != nil {
 			return c, b, err
 		}
 	}
-	size := f.pending.size
-	var a *Slab
-	if s := f.pending.slab; s.refs.Load() == 1 && f.pending.off == 0 && len(s.B) >= size {
-		a = s // ours alone and large enough: complete the packet in place
-	} else {
-		a = chargedSlab(size, f.Opts.Budget)
-		copy(a.B, pending)
-		f.Reset()
-	}
-	have := len(pending)
-	take := copy(a.B[have:size], in)
-	f.pending.slab, f.pending.off, f.pending.end = a, 0, have+take
-	c.Off += take
-	if have+take == size {
+	c, whole := f.pending.fill(c, f.size, f.Opts.Budget)
+	if whole {
 		var err error
 		if b, err = f.scan(b); err != nil { // cuts exactly this packet
 			return c, b, err
 		}
-	}
-	if c.Off == c.End {
-		c.Slab.Release()
-		return Chunk{}, b, nil
 	}
 	return c, b, nil
 }

@@ -207,6 +207,13 @@ func (e *LimitError) Error() string {
 
 func (e *LimitError) Unwrap() error { return ErrPayloadTooLarge }
 
+// Is reports whether target is a *LimitError saying the same: two limit
+// errors of one header are the same error.
+func (e *LimitError) Is(target error) bool {
+	t, ok := target.(*LimitError)
+	return ok && *t == *e
+}
+
 // AppendFrame appends a complete frame (header and payload) to dst.
 func AppendFrame(dst []byte, magic Magic, command string, payload []byte) []byte {
 	start := len(dst)
