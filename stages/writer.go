@@ -47,9 +47,7 @@ type deadliner interface{ SetWriteDeadline(time.Time) error }
 // Run writes messages from in until it is closed or ctx ends. out is unused
 // (the writer is a sink).
 func (w *Writer) Run(ctx context.Context, in <-chan wire.Message, _ chan<- struct{}) error {
-	return runWriter(ctx, in, w.W, w.Opts, w.gather, &w.buf, func(dst []byte, m wire.Message) ([]byte, error) {
-		return w.encode(dst, m), nil
-	})
+	return runWriter(ctx, in, w.W, w.Opts, w.gather, &w.buf, w.encode)
 }
 
 // runWriter is the loop of every writer: it takes a message, encodes it
@@ -102,9 +100,15 @@ func runWriter(ctx context.Context, in <-chan wire.Message, out io.Writer, opts 
 	}
 }
 
-func (w *Writer) encode(dst []byte, m wire.Message) []byte {
+// encode appends m to dst as a frame, refusing (with an error naming the
+// limit) what the wire would reject: a command over 12 bytes, a list or a
+// string over its limit, a payload over the command's MaxPayloadFor.
+func (w *Writer) encode(dst []byte, m wire.Message) ([]byte, error) {
 	start := len(dst)
-	dst = wire.AppendMessage(dst, w.Opts.Magic, m)
+	dst, err := wire.EncodeMessage(dst, w.Opts.Magic, m)
+	if err != nil {
+		return dst[:start], err
+	}
 	w.Opts.Observer.FrameOut(m.Command(), dst[start:])
-	return dst
+	return dst, nil
 }

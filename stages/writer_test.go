@@ -141,3 +141,23 @@ func TestWriterStopsWithContext(t *testing.T) {
 		t.Fatal("Run did not return 2s after ctx was cancelled")
 	}
 }
+
+// TestWriterRefusesWhatTheWireWouldReject: a message no peer would accept
+// (a command over 12 bytes, a ping over its 8 bytes) ends the writer with an
+// error naming the stage and the command, and nothing of it is written.
+func TestWriterRefusesWhatTheWireWouldReject(t *testing.T) {
+	for _, m := range []wire.Message{
+		&wire.Raw{Cmd: "thirteenbytes", Payload: nil},
+		&wire.Raw{Cmd: wire.CmdPing, Payload: make([]byte, 9)},
+	} {
+		w := new(writeRecorder)
+		err := stages.NewWriter(w, stages.Options{Peer: "peer:5", Magic: magic}).Run(t.Context(), queued(&wire.Verack{}, m), nil)
+		var se *stages.Error
+		if !errors.As(err, &se) || se.Stage != stages.StageWriter || se.Command != m.Command() || se.Peer != "peer:5" {
+			t.Errorf("Run with %s = %v, want a writer *stages.Error naming it", m.Command(), err)
+		}
+		if len(w.writes) != 0 {
+			t.Errorf("%d writes: the batch with the bad message was written", len(w.writes))
+		}
+	}
+}
