@@ -50,7 +50,8 @@ type Observation struct {
 	Relay         bool
 	HandshakeMs   float64
 	AddrsReturned int
-	// Transport is "v1" (plaintext): the crawler speaks only v1 so far.
+	// Transport is the transport the connection spoke, "v1" or "v2"
+	// (BIP324); empty when no connection was made.
 	Transport string
 }
 
@@ -58,15 +59,12 @@ type Observation struct {
 func ObservationOf(r *crawler.Record) Observation {
 	o := Observation{
 		Addr: strings.Clone(r.Addr), Network: strings.Clone(r.Network), Outcome: r.Outcome,
-		Error: strings.Clone(r.Error), Time: r.Time, ConnectMs: r.ConnectMs, Transport: "v1",
+		Error: strings.Clone(r.Error), Time: r.Time, ConnectMs: r.ConnectMs, Transport: r.Transport,
 	}
 	if h := r.Handshake; h != nil {
 		o.Version = true
 		o.Protocol, o.Services, o.UserAgent = h.Protocol, h.ServiceBits, strings.Clone(h.UserAgent)
 		o.StartHeight, o.Relay, o.HandshakeMs, o.AddrsReturned = h.StartHeight, h.Relay, h.HandshakeMs, h.AddrsReturned
-	}
-	if o.Outcome == crawler.NotDialled {
-		o.Transport = ""
 	}
 	return o
 }

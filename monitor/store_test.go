@@ -340,3 +340,21 @@ func TestLatestFromMemoryMatchesTheDatabase(t *testing.T) {
 		}
 	})
 }
+
+// TestObservationKeepsTheTransport: what the crawl record says the
+// connection spoke is stored (BIP324 v2 or v1), and nothing for an address
+// no connection reached.
+func TestObservationKeepsTheTransport(t *testing.T) {
+	for _, tc := range []struct {
+		rec  crawler.Record
+		want string
+	}{
+		{crawler.Record{Addr: "1.2.3.4:8333", Outcome: crawler.Reachable, Transport: "v2"}, "v2"},
+		{crawler.Record{Addr: "1.2.3.5:8333", Outcome: crawler.Reachable, Transport: "v1"}, "v1"},
+		{crawler.Record{Addr: "1.2.3.6:8333", Outcome: crawler.NotDialled}, ""},
+	} {
+		if got := ObservationOf(&tc.rec).Transport; got != tc.want {
+			t.Errorf("%s: transport %q, want %q", tc.rec.Addr, got, tc.want)
+		}
+	}
+}
