@@ -510,3 +510,22 @@ func TestAddrV2SkipsInvalid(t *testing.T) {
 		t.Errorf("decoded %v, want %v", got, want)
 	}
 }
+
+// validIPv6 (the decoder's byte-level check) agrees with Valid.
+func TestValidIPv6AgreesWithValid(t *testing.T) {
+	for _, s := range []string{"::", "::1", "::ffff:1.2.3.4", "::ffff:0:0", "fd87:d87e:eb43::", "fd87:d87e:eb43:ffff::1",
+		"fd87:d87e:eb44::1", "fd6b:88c0:8724::5", "fd6b:88c0:8725::5", "2001:db8::1", "fc00::1", "::1:ffff:1.2.3.4"} {
+		ip := netip.MustParseAddr(s)
+		a := wire.NetAddrV2{Network: wire.NetIPv6, IP: ip}
+		b := ip.As16()
+		payload := append([]byte{1, 0, 0, 0, 0, 0, byte(wire.NetIPv6), 16}, b[:]...)
+		payload = append(payload, 0x20, 0x8d)
+		var m wire.AddrV2
+		if err := m.Decode(payload); err != nil {
+			t.Fatal(err)
+		}
+		if kept := len(m.List) == 1; kept != a.Valid() {
+			t.Errorf("%s: the decoder kept it %v, Valid says %v", s, kept, a.Valid())
+		}
+	}
+}

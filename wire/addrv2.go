@@ -277,15 +277,21 @@ func (r *reader) netAddrV2Fast(a *NetAddrV2) (ok, done bool) {
 	}
 	addr := b[i+2 : i+2+size]
 	var ip netip.Addr
+	// Judged from the bytes, before the entry is stored (reading back the
+	// fields just written stalls on store forwarding), as validAddr does.
 	switch n {
 	case NetIPv4:
 		ip = netip.AddrFrom4([4]byte(addr))
-	case NetIPv6, NetCJDNS:
+		ok = binary.BigEndian.Uint32(addr) != 0
+	case NetIPv6:
 		ip = netip.AddrFrom16([16]byte(addr))
+		ok = validIPv6(addr)
+	case NetCJDNS:
+		ip = netip.AddrFrom16([16]byte(addr))
+		ok = addr[0] == 0xfc
+	default:
+		ok = true
 	}
-	// Judged from the locals, before the entry is stored: reading back the
-	// fields just written stalls on store forwarding.
-	ok = validAddr(n, ip)
 	a.Time = binary.LittleEndian.Uint32(b)
 	a.Services = ServiceFlag(svc)
 	a.Network = n
@@ -314,6 +320,23 @@ var internalPrefix = netip.MustParsePrefix("fd6b:88c0:8724::/48")
 // network. The addrv2 decoder already skips every entry this refuses; an
 // addr (v1) entry converted with NetAddrV2FromAddrPort is checked here.
 func (a NetAddrV2) Valid() bool { return validAddr(a.Network, a.IP) }
+
+// validIPv6 is validAddr of the 16 bytes of an IPv6 entry: not ::, not
+// IPv4-mapped, not OnionCat or Core's internal prefix.
+func validIPv6(b []byte) bool {
+	hi, lo := binary.BigEndian.Uint64(b), binary.BigEndian.Uint64(b[8:])
+	switch {
+	case hi == 0 && lo == 0: // ::
+		return false
+	case hi == 0 && lo>>32 == 0xffff: // ::ffff:0:0/96
+		return false
+	case hi>>16 == 0xfd87_d87e_eb43: // OnionCat, fd87:d87e:eb43::/48
+		return false
+	case hi>>16 == 0xfd6b_88c0_8724: // Core's internal prefix, fd6b:88c0:8724::/48
+		return false
+	}
+	return true
+}
 
 // validAddr is Valid of an entry of network n at ip (unused for Tor and
 // I2P), for callers that have not stored the entry yet.
