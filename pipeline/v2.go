@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	mathrand "math/rand/v2"
 	"time"
 
 	"github.com/btcpipe/btcpipe/bip324"
@@ -40,6 +41,10 @@ func HandshakeTimeout(ctx context.Context) time.Duration {
 type readDeadliner interface{ SetReadDeadline(time.Time) error }
 type writeDeadliner interface{ SetWriteDeadline(time.Time) error }
 
+// MaxHandshakeDecoyLen bounds the contents of the decoy packet V2Handshake
+// sends before its version packet.
+const MaxHandshakeDecoyLen = 64
+
 // V2Handshake is the v2 transport's Handshake: BIP324's key exchange as
 // initiator (bip324.Initiate) with the network magic of env.Options.Magic.
 // The connection's read and write deadlines (when env.R and env.W support
@@ -65,7 +70,11 @@ func V2Handshake(ctx context.Context, rw io.ReadWriter, env Env) (Link, error) {
 			_ = wd.SetWriteDeadline(deadline)
 		}
 	}
-	s, err := bip324.Initiate(rw, &bip324.Config{Magic: env.Options.Magic})
+	// One decoy packet of a random length before our version packet, as
+	// BIP324 allows an initiator (it carries the garbage as associated data
+	// then): the peer sees a decoy on every v2 connection, which also keeps
+	// that path of ours tested against btcd and Bitcoin Core.
+	s, err := bip324.Initiate(rw, &bip324.Config{Magic: env.Options.Magic, Decoys: []int{mathrand.IntN(MaxHandshakeDecoyLen + 1)}})
 	if !deadline.IsZero() {
 		if rd != nil {
 			_ = rd.SetReadDeadline(time.Time{})

@@ -510,3 +510,26 @@ func TestV2Registry(t *testing.T) {
 		t.Errorf("New without a handshake: %v, want ErrNoV2Session", err)
 	}
 }
+
+// TestV2HandshakeSendsADecoy: our initiator sends one decoy packet before
+// its version packet on every v2 connection, which the peer authenticates
+// and drops.
+func TestV2HandshakeSendsADecoy(t *testing.T) {
+	got := make(chan int, 1)
+	err := hostileV2(t, func(c net.Conn) {
+		s, err := bip324.Respond(c, &bip324.Config{Magic: magic})
+		if err != nil {
+			t.Errorf("responder: %v", err)
+			got <- -1
+			return
+		}
+		got <- s.PeerDecoys
+		c.Close()
+	})
+	if n := <-got; n != 1 {
+		t.Errorf("the responder saw %d decoys in our handshake, want 1", n)
+	}
+	if err == nil {
+		t.Error("Run returned nil after the peer closed")
+	}
+}
