@@ -399,14 +399,6 @@ func shortDuration(d time.Duration) string {
 	return s
 }
 
-// orDefault returns s, or def when s is empty.
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
-
 // reachConfig is how node and crawl reach each network.
 func reachConfig(c *Config) netreach.Config {
 	return netreach.Config{
