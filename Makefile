@@ -149,7 +149,7 @@ image: ## Build the container image IMAGE (localhost/btcpipe:dev) offline (stati
 test-image: image btcd ## Build the image and test it running: uid, env, JSON logs, handshake with btcd and Core, healthcheck, stop, read-only
 	@$(ENGINE_SETUP); \
 	BTCPIPE_IMAGE=$(IMAGE) BTCPIPE_CONTAINER_ENGINE="$$engine" \
-		$(GO) test -count=1 -v -timeout=5m -run '^TestImage' ./internal/imagetest/
+		$(GO) test -tags image -count=1 -v -timeout=5m -run '^TestImage' ./internal/imagetest/
 
 # ---- monitor (issue 16) ------------------------------------------------------
 # The monitor's PostgreSQL tests start a throw-away server (internal/pgtest)

@@ -9,7 +9,6 @@ import (
 	"encoding/binary"
 	"io"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -333,34 +332,6 @@ func or(s, def string) string {
 		return def
 	}
 	return s
-}
-
-// TestBtcdPingsAnswered waits for btcd's own ping (it pings every two
-// minutes) and checks our pong carries its nonce.
-//
-// It takes two minutes, so it runs only with BTCPIPE_SLOW_TESTS=1; in make
-// test, internal/coretest's TestCorePing checks the same against Bitcoin
-// Core, which pings right after verack.
-func TestBtcdPingsAnswered(t *testing.T) {
-	if testing.Short() || os.Getenv("BTCPIPE_SLOW_TESTS") != "1" {
-		t.Skip("waits for btcd's 2-minute ping: set BTCPIPE_SLOW_TESTS=1 (internal/coretest's TestCorePing covers Core's)")
-	}
-	t.Parallel()
-	b := btcdtest.Start(t, btcdtest.Options{Network: "regtest"})
-	e := startNode(t, &wire.Regtest, b.Addr, func(c *peer.NodeConfig) { c.Session.PingInterval = time.Minute })
-	waitFor(t, e.handshakes, 10*time.Second, "the handshake")
-	deadline := time.Now().Add(150 * time.Second)
-	for time.Now().Before(deadline) {
-		e.traffic.mu.Lock()
-		ok := answered(e.traffic.pingsIn, e.traffic.pongsOut)
-		e.traffic.mu.Unlock()
-		if ok {
-			checkBtcdLog(t, b)
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("btcd's ping was not answered with its nonce within 150s (pings in %v, pongs out %v)", e.traffic.pingsIn, e.traffic.pongsOut)
 }
 
 // TestBtcdRestartReconnects kills btcd, starts it again on the same port and
