@@ -219,36 +219,18 @@ func fmtAllocs(x float64) string {
 	return fmt.Sprintf("%.0f", x)
 }
 
-// table writes the main table.
-func (res *results) table(w io.Writer, md bool) {
-	head := []string{"corpus", "impl", "MB/s", "msgs/s", "allocs/msg", "CPU/msg", "±", "ours/btcd", "ours/SHA-256d"}
-	var lines [][]string
-	for _, r := range res.rows {
-		if r.bench != "Decode" {
-			continue
-		}
-		lines = append(lines, []string{
-			r.corpus, r.impl,
-			fmtMBs(r.median("MB/s")),
-			fmtRate(r.msgsPerSec()),
-			fmtAllocs(r.allocsPerMsg()),
-			fmtDuration(r.cpuPerMsg()),
-			fmt.Sprintf("%.0f%%", r.spread("ns/op")),
-			fmtRatio(res.ratio(r.corpus, r.impl, implBtcd)),
-			fmtRatio(res.ratio(r.corpus, r.impl, implSHA)),
-		})
-	}
-	writeTable(w, md, head, lines)
-}
+// anchor is an implementation the others are compared with, and the
+// heading of the column of those ratios.
+type anchor struct{ impl, head string }
 
-// v2Table writes the table of BenchmarkDecodeV2: our v2 stages, btcd's
-// v2transport and raw ChaCha20-Poly1305 over the same packets. It writes
-// nothing when there are no such rows.
-func (res *results) v2Table(w io.Writer, md bool) {
-	head := []string{"v2 corpus", "impl", "MB/s", "msgs/s", "allocs/msg", "CPU/msg", "±", "ours/btcd-v2", "ours/ChaCha20-Poly1305"}
+// decodeTable writes the rows of one decoding benchmark (Decode, DecodeV2)
+// with their ratios to two anchors: the btcd implementation and the limit.
+// It writes nothing when there are no such rows.
+func (res *results) decodeTable(w io.Writer, md bool, bench, corpusHead string, a, b anchor) {
+	head := []string{corpusHead, "impl", "MB/s", "msgs/s", "allocs/msg", "CPU/msg", "±", a.head, b.head}
 	var lines [][]string
 	for _, r := range res.rows {
-		if r.bench != "DecodeV2" {
+		if r.bench != bench {
 			continue
 		}
 		lines = append(lines, []string{
@@ -258,15 +240,40 @@ func (res *results) v2Table(w io.Writer, md bool) {
 			fmtAllocs(r.allocsPerMsg()),
 			fmtDuration(r.cpuPerMsg()),
 			fmt.Sprintf("%.0f%%", r.spread("ns/op")),
-			fmtRatio(res.ratioIn("DecodeV2", r.corpus, r.impl, implV2Btcd)),
-			fmtRatio(res.ratioIn("DecodeV2", r.corpus, r.impl, implV2AEAD)),
+			fmtRatio(res.ratioIn(bench, r.corpus, r.impl, a.impl)),
+			fmtRatio(res.ratioIn(bench, r.corpus, r.impl, b.impl)),
 		})
 	}
 	if len(lines) == 0 {
 		return
 	}
-	fmt.Fprintln(w)
 	writeTable(w, md, head, lines)
+}
+
+// table writes the main table: BenchmarkDecode, against btcd's wire and
+// SHA-256d.
+func (res *results) table(w io.Writer, md bool) {
+	res.decodeTable(w, md, "Decode", "corpus", anchor{implBtcd, "ours/btcd"}, anchor{implSHA, "ours/SHA-256d"})
+}
+
+// v2Table writes the table of BenchmarkDecodeV2: our v2 stages, btcd's
+// v2transport and raw ChaCha20-Poly1305 over the same packets.
+func (res *results) v2Table(w io.Writer, md bool) {
+	if !res.has("DecodeV2") {
+		return
+	}
+	fmt.Fprintln(w)
+	res.decodeTable(w, md, "DecodeV2", "v2 corpus", anchor{implV2Btcd, "ours/btcd-v2"}, anchor{implV2AEAD, "ours/ChaCha20-Poly1305"})
+}
+
+// has reports whether any row is of benchmark bench.
+func (res *results) has(bench string) bool {
+	for _, r := range res.rows {
+		if r.bench == bench {
+			return true
+		}
+	}
+	return false
 }
 
 // writerTable writes the table of BenchmarkWrite: the writers side by side,
@@ -275,6 +282,9 @@ func (res *results) v2Table(w io.Writer, md bool) {
 func (res *results) writerTable(w io.Writer, md bool) {
 	head := []string{"burst", "writer", "MB/s", "time/msg", "writes/msg", "allocs/msg", "±"}
 	var lines [][]string
+	if !res.has("Write") {
+		return
+	}
 	for _, r := range res.rows {
 		if r.bench != "Write" {
 			continue
@@ -288,9 +298,6 @@ func (res *results) writerTable(w io.Writer, md bool) {
 			fmtAllocs(r.allocsPerMsg()),
 			fmt.Sprintf("%.0f%%", r.spread("ns/op")),
 		})
-	}
-	if len(lines) == 0 {
-		return
 	}
 	fmt.Fprintln(w)
 	writeTable(w, md, head, lines)
