@@ -3,7 +3,9 @@
 package stages
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/btcpipe/btcpipe/wire"
 )
@@ -41,5 +43,22 @@ func framerAllocs(t *testing.T, f fuzzFramer, slab *Slab, stream []byte) {
 	pass() // warm the batch pool
 	if got := testing.AllocsPerRun(20, pass); got != 0 {
 		t.Errorf("%T + verifier allocated %.1f times per pass of 2,000 pings, want 0", f, got)
+	}
+}
+
+// TestBudgetAcquireWithRoomAllocatesNothing: taking room that is there at
+// once (every read of a connection under its budget) costs no timer and no
+// context.
+func TestBudgetAcquireWithRoomAllocatesNothing(t *testing.T) {
+	process := NewBudget("process", 1<<30, nil)
+	conn := NewBudget("connection", 1<<20, process)
+	ctx := context.Background()
+	if got := testing.AllocsPerRun(100, func() {
+		if err := conn.Acquire(ctx, MinSlab, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		conn.Release(MinSlab)
+	}); got != 0 {
+		t.Errorf("Acquire with room allocated %.1f times, want 0", got)
 	}
 }

@@ -91,8 +91,8 @@ func (b *Budget) Fit(n int64) int64 {
 // are spent, for at most wait (0: until ctx ends). It fails with ctx's error,
 // or with ErrBudget when the wait runs out.
 func (b *Budget) Acquire(ctx context.Context, n int64, wait time.Duration) error {
-	if b == nil {
-		return nil
+	if b == nil || b.tryAcquire(n) {
+		return nil // room at once: no timer, no context (the common case)
 	}
 	if wait > 0 {
 		var cancel context.CancelFunc
@@ -112,6 +112,27 @@ func (b *Budget) Acquire(ctx context.Context, n int64, wait time.Duration) error
 		}
 	}
 	return nil
+}
+
+// tryAcquire takes n bytes from the budget and every parent if all have the
+// room now and nobody is waiting before us (first come first served), and
+// reports whether it did; it takes nothing otherwise.
+func (b *Budget) tryAcquire(n int64) bool {
+	for level := b; level != nil; level = level.parent {
+		level.mu.Lock()
+		ok := level.waiters.Len() == 0 && level.used+n <= level.limit
+		if ok {
+			level.used += n
+		}
+		level.mu.Unlock()
+		if !ok {
+			for l := b; l != level; l = l.parent {
+				l.release(n)
+			}
+			return false
+		}
+	}
+	return true
 }
 
 // Charge takes n bytes without waiting, even past the limit: for the one
