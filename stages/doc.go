@@ -28,6 +28,15 @@
 //     the verifier may drop frames from it; the dispatcher, its last reader,
 //     calls Release once every frame has been handled. Frame payloads (and
 //     decoded messages, which may alias them) are valid only until then.
+//   - The framer's unconsumed bytes (a tail: the start of an incomplete
+//     frame) hold one reference to their slab, owned by the framer. A frame
+//     of a command the session does not want (Options.Want) is skipped as
+//     its bytes arrive: they are never held.
+//   - CopyFramer, the baseline, owns a rolling buffer it copies every chunk
+//     into (releasing the chunk at once) and copies each batch's frames into
+//     a fresh slab the batch holds.
+//   - Room in the receive budgets (Budget) is taken for a slab before it is
+//     read into, and given back when its last reference is released.
 //   - Outbound messages are values the writer encodes into its own reused
 //     buffer; a message handed to the writer must not be changed afterwards.
 //
