@@ -144,20 +144,27 @@ func addrV2Msg(r *rand.Rand, n int) wire.Message {
 		a := wire.NetAddrV2{Time: randTime(r), Services: 1 | 8 | 1024, Port: 8333}
 		switch p := r.IntN(100); {
 		case p < 60:
-			a.Network, a.IP = wire.NetIPv4, randIPv4(r)
+			a.Network = wire.NetIPv4
+			a = a.WithIP(randIPv4(r))
 		case p < 75:
-			a.Network, a.IP = wire.NetIPv6, randIPv6(r)
+			a.Network = wire.NetIPv6
+			a = a.WithIP(randIPv6(r))
 		case p < 95:
+			var key [32]byte
+			fillRand(r, key[:])
 			a.Network = wire.NetTorV3
-			fillRand(r, a.Key[:])
+			a = a.WithKey(key)
 		case p < 99:
+			var key [32]byte
+			fillRand(r, key[:])
 			a.Network, a.Port = wire.NetI2P, 0
-			fillRand(r, a.Key[:])
+			a = a.WithKey(key)
 		default:
 			var b [16]byte
 			fillRand(r, b[:])
 			b[0] = 0xfc
-			a.Network, a.IP = wire.NetCJDNS, netip.AddrFrom16(b)
+			a.Network = wire.NetCJDNS
+			a = a.WithIP(netip.AddrFrom16(b))
 		}
 		m.List[i] = a
 	}

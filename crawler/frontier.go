@@ -210,7 +210,7 @@ func (c *Crawler) recordStale() {
 			continue
 		}
 		e.state = stateRecorded
-		a := wire.NetAddrV2{Network: k.network, IP: k.ip, Key: k.key, Port: k.port}
+		a := wire.NetAddrV2{Network: k.network, Port: k.port}.WithIP(k.ip).WithKey(k.key)
 		age := now.Sub(time.Unix(int64(e.last), 0)).Round(time.Hour)
 		r := Record{
 			Type: RecordType, Addr: a.String(), Network: a.Network.String(), Source: c.staleSource[k],
@@ -230,24 +230,18 @@ func (c *Crawler) recordStale() {
 
 // keyOf is the book's key of a normalised address.
 func keyOf(a wire.NetAddrV2) addrKey {
-	return addrKey{network: a.Network, ip: a.IP, key: a.Key, port: a.Port}
+	return addrKey{network: a.Network, ip: a.IP(), key: a.Key(), port: a.Port}
 }
 
 // normalise turns an IPv4-mapped IPv6 entry into an IPv4 one and clears what does not identify the
 // address (its timestamp and services too: the book keeps those).
 func normalise(a wire.NetAddrV2) wire.NetAddrV2 {
 	a.Time, a.Services = 0, 0
-	switch a.Network {
-	case wire.NetIPv4, wire.NetIPv6:
-		a.IP = a.IP.Unmap().WithZone("")
-		if a.IP.Is4() {
+	if a.Network == wire.NetIPv6 {
+		if ip := a.IP().Unmap(); ip.Is4() {
 			a.Network = wire.NetIPv4
+			a = a.WithIP(ip)
 		}
-		a.Key = [32]byte{}
-	case wire.NetCJDNS:
-		a.Key = [32]byte{}
-	default:
-		a.IP = netip.Addr{}
 	}
 	return a
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -194,6 +195,9 @@ func TestCrawlWorld(t *testing.T) {
 			}
 		case r.Outcome == NotDialled && strings.HasPrefix(r.Reason, StaleReasonPrefix):
 			staleSeen++
+			if !slices.ContainsFunc(w.w.Stale, func(a wire.NetAddrV2) bool { return a.String() == r.Addr }) {
+				t.Errorf("stale record %s is not one of the stale addresses %v", r.Addr, w.w.Stale)
+			}
 			if r.LastAnnounced == nil || time.Since(*r.LastAnnounced) < 29*24*time.Hour {
 				t.Errorf("%s: stale, but last announced %v", r.Addr, r.LastAnnounced)
 			}

@@ -238,9 +238,9 @@ func (d *Dialer) Dial(ctx context.Context, a wire.NetAddrV2) (net.Conn, error) {
 	case ViaSAM:
 		return d.sam.Dial(ctx, a.Host())
 	case ViaProxy:
-		return d.proxy.DialAddr(ctx, netip.AddrPortFrom(a.IP, a.Port))
+		return d.proxy.DialAddr(ctx, netip.AddrPortFrom(a.IP(), a.Port))
 	default:
-		return d.direct(ctx, netip.AddrPortFrom(a.IP, a.Port))
+		return d.direct(ctx, netip.AddrPortFrom(a.IP(), a.Port))
 	}
 }
 

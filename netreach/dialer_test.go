@@ -14,13 +14,13 @@ import (
 )
 
 var (
-	v4    = wire.NetAddrV2{Network: wire.NetIPv4, IP: netip.MustParseAddr("203.0.113.7"), Port: 8333}
-	v6    = wire.NetAddrV2{Network: wire.NetIPv6, IP: netip.MustParseAddr("2001:db8::7"), Port: 8333}
-	cj    = wire.NetAddrV2{Network: wire.NetCJDNS, IP: netip.MustParseAddr("fc00::7"), Port: 8333}
+	v4    = wire.NetAddrV2{Network: wire.NetIPv4, Port: 8333}.WithIP(netip.MustParseAddr("203.0.113.7"))
+	v6    = wire.NetAddrV2{Network: wire.NetIPv6, Port: 8333}.WithIP(netip.MustParseAddr("2001:db8::7"))
+	cj    = wire.NetAddrV2{Network: wire.NetCJDNS, Port: 8333}.WithIP(netip.MustParseAddr("fc00::7"))
 	tor   = fakesocks.RandomOnion(8333)
 	i2p   = func() wire.NetAddrV2 { _, a := fakesam.RandomDestination(); return a }()
 	i2p1  = func() wire.NetAddrV2 { a := i2p; a.Port = 8333; return a }()
-	v4p0  = wire.NetAddrV2{Network: wire.NetIPv4, IP: netip.MustParseAddr("203.0.113.7")}
+	v4p0  = wire.NetAddrV2{Network: wire.NetIPv4}.WithIP(netip.MustParseAddr("203.0.113.7"))
 	torv2 = wire.NetAddrV2{Network: wire.NetTorV2, Port: 8333}
 )
 
@@ -175,7 +175,7 @@ func TestProxyMeansNothingDirect(t *testing.T) {
 	proxy := fakesocks.Start(t, fakesocks.Options{})
 	onion := proxy.AddOnion(node.addr(), 8333)
 	for _, a := range []wire.NetAddrV2{v4, v6, cj} {
-		proxy.Map(a.IP.String(), node.addr()) // public-looking, but only a name to the fake
+		proxy.Map(a.IP().String(), node.addr()) // public-looking, but only a name to the fake
 	}
 	var rec dialRecorder
 	d, err := netreach.New(netreach.Config{Proxy: proxy.Addr().String(), CJDNSReachable: true,
@@ -310,7 +310,7 @@ func TestTorProxyApartFromProxy(t *testing.T) {
 			torp := fakesocks.Start(t, fakesocks.Options{})
 			clearnet := fakesocks.Start(t, fakesocks.Options{})
 			onion := torp.AddOnion(node.addr(), 8333)
-			clearnet.Map(v4.IP.String(), node.addr())
+			clearnet.Map(v4.IP().String(), node.addr())
 			var rec dialRecorder
 			d, err := netreach.New(netreach.Config{TorProxy: torp.Addr().String(), Proxy: clearnet.Addr().String(),
 				SharedCredentials: shared, Direct: rec.directDial, ProxyDial: rec.proxyDial})
@@ -327,7 +327,7 @@ func TestTorProxyApartFromProxy(t *testing.T) {
 				c.Close()
 			}
 			tr, cr := torp.Requests(), clearnet.Requests()
-			if len(tr) != 2 || len(cr) != 1 || tr[0].Host != onion.Host() || cr[0].Host != v4.IP.String() {
+			if len(tr) != 2 || len(cr) != 1 || tr[0].Host != onion.Host() || cr[0].Host != v4.IP().String() {
 				t.Fatalf("tor proxy got %+v, clearnet proxy %+v", tr, cr)
 			}
 			if shared {

@@ -15,7 +15,7 @@ func ExampleDialer_Route() {
 		key[i] = byte(i)
 	}
 	onion := wire.TorV3Host(key) + ":8333"
-	garlic := wire.NetAddrV2{Network: wire.NetI2P, Key: key}.Host()
+	garlic := wire.NetAddrV2{Network: wire.NetI2P}.WithKey(key).Host()
 
 	onlynet, _ := netreach.ParseOnlyNet("ipv4,onion,i2p,cjdns")
 	d, err := netreach.New(netreach.Config{TorProxy: "127.0.0.1:9050", OnlyNet: onlynet})

@@ -77,7 +77,7 @@ func ParsePeer(s string, defaultPort uint16) (a wire.NetAddrV2, host string, err
 		if port == 0 {
 			return a, "", fmt.Errorf("bad peer %q: port 0", s)
 		}
-		return wire.NetAddrV2{Network: wire.NetTorV3, Key: key, Port: port}, "", nil
+		return wire.NetAddrV2{Network: wire.NetTorV3, Port: port}.WithKey(key), "", nil
 	case strings.HasSuffix(lower, ".i2p"):
 		key, err := ParseI2PHost(host)
 		if err != nil {
@@ -86,7 +86,7 @@ func ParsePeer(s string, defaultPort uint16) (a wire.NetAddrV2, host string, err
 		if hasPort && port != 0 {
 			return a, "", fmt.Errorf("bad peer %q: I2P peers have port 0 (SAM 3.1 has no ports, BIP155)", s)
 		}
-		return wire.NetAddrV2{Network: wire.NetI2P, Key: key}, "", nil
+		return wire.NetAddrV2{Network: wire.NetI2P}.WithKey(key), "", nil
 	}
 	ip, perr := netip.ParseAddr(host)
 	if perr != nil {
@@ -104,7 +104,7 @@ func ParsePeer(s string, defaultPort uint16) (a wire.NetAddrV2, host string, err
 	}
 	ip = ip.Unmap()
 	if IsCJDNS(ip) {
-		return wire.NetAddrV2{Network: wire.NetCJDNS, IP: ip, Port: port}, "", nil
+		return wire.NetAddrV2{Network: wire.NetCJDNS, Port: port}.WithIP(ip), "", nil
 	}
 	return wire.NetAddrV2FromAddrPort(netip.AddrPortFrom(ip, port), 0, 0), "", nil
 }

@@ -28,18 +28,18 @@ func TestParsePeer(t *testing.T) {
 		wantHost string // for ErrHostName
 		wantErr  string // substring; "" for success
 	}{
-		{in: onion + ":8333", want: wire.NetAddrV2{Network: wire.NetTorV3, Key: tor.Key, Port: 8333}},
-		{in: strings.ToUpper(onion) + ":18333", want: wire.NetAddrV2{Network: wire.NetTorV3, Key: tor.Key, Port: 18333}},
-		{in: onion, want: wire.NetAddrV2{Network: wire.NetTorV3, Key: tor.Key, Port: 8333}},
-		{in: garlic + ":0", want: wire.NetAddrV2{Network: wire.NetI2P, Key: g.Key}},
-		{in: garlic, want: wire.NetAddrV2{Network: wire.NetI2P, Key: g.Key}},
-		{in: "[fc00::1]:8333", want: wire.NetAddrV2{Network: wire.NetCJDNS, IP: netip.MustParseAddr("fc00::1"), Port: 8333}},
-		{in: "[2001:db8::1]:8333", want: wire.NetAddrV2{Network: wire.NetIPv6, IP: netip.MustParseAddr("2001:db8::1"), Port: 8333}},
-		{in: "2001:db8::1", want: wire.NetAddrV2{Network: wire.NetIPv6, IP: netip.MustParseAddr("2001:db8::1"), Port: 8333}},
-		{in: "[2001:db8::1]", want: wire.NetAddrV2{Network: wire.NetIPv6, IP: netip.MustParseAddr("2001:db8::1"), Port: 8333}},
-		{in: "1.2.3.4:8333", want: wire.NetAddrV2{Network: wire.NetIPv4, IP: netip.MustParseAddr("1.2.3.4"), Port: 8333}},
-		{in: "[::ffff:1.2.3.4]:8333", want: wire.NetAddrV2{Network: wire.NetIPv4, IP: netip.MustParseAddr("1.2.3.4"), Port: 8333}},
-		{in: "1.2.3.4", want: wire.NetAddrV2{Network: wire.NetIPv4, IP: netip.MustParseAddr("1.2.3.4"), Port: 8333}},
+		{in: onion + ":8333", want: wire.NetAddrV2{Network: wire.NetTorV3, Port: 8333}.WithKey(tor.Key())},
+		{in: strings.ToUpper(onion) + ":18333", want: wire.NetAddrV2{Network: wire.NetTorV3, Port: 18333}.WithKey(tor.Key())},
+		{in: onion, want: wire.NetAddrV2{Network: wire.NetTorV3, Port: 8333}.WithKey(tor.Key())},
+		{in: garlic + ":0", want: wire.NetAddrV2{Network: wire.NetI2P}.WithKey(g.Key())},
+		{in: garlic, want: wire.NetAddrV2{Network: wire.NetI2P}.WithKey(g.Key())},
+		{in: "[fc00::1]:8333", want: wire.NetAddrV2{Network: wire.NetCJDNS, Port: 8333}.WithIP(netip.MustParseAddr("fc00::1"))},
+		{in: "[2001:db8::1]:8333", want: wire.NetAddrV2{Network: wire.NetIPv6, Port: 8333}.WithIP(netip.MustParseAddr("2001:db8::1"))},
+		{in: "2001:db8::1", want: wire.NetAddrV2{Network: wire.NetIPv6, Port: 8333}.WithIP(netip.MustParseAddr("2001:db8::1"))},
+		{in: "[2001:db8::1]", want: wire.NetAddrV2{Network: wire.NetIPv6, Port: 8333}.WithIP(netip.MustParseAddr("2001:db8::1"))},
+		{in: "1.2.3.4:8333", want: wire.NetAddrV2{Network: wire.NetIPv4, Port: 8333}.WithIP(netip.MustParseAddr("1.2.3.4"))},
+		{in: "[::ffff:1.2.3.4]:8333", want: wire.NetAddrV2{Network: wire.NetIPv4, Port: 8333}.WithIP(netip.MustParseAddr("1.2.3.4"))},
+		{in: "1.2.3.4", want: wire.NetAddrV2{Network: wire.NetIPv4, Port: 8333}.WithIP(netip.MustParseAddr("1.2.3.4"))},
 		{in: "seed.example.org:8333", want: wire.NetAddrV2{Port: 8333}, wantHost: "seed.example.org", wantErr: "a host name"},
 		{in: "seed.example.org", want: wire.NetAddrV2{Port: 8333}, wantHost: "seed.example.org", wantErr: "a host name"},
 		{in: garlic + ":8333", wantErr: "I2P peers have port 0"},
@@ -80,8 +80,8 @@ func TestParseI2PHostRoundTrip(t *testing.T) {
 	for range 50 {
 		_, a := fakesam.RandomDestination()
 		key, err := netreach.ParseI2PHost(a.Host())
-		if err != nil || key != a.Key {
-			t.Fatalf("ParseI2PHost(%s) = %x, %v; want %x", a.Host(), key, err, a.Key)
+		if err != nil || key != a.Key() {
+			t.Fatalf("ParseI2PHost(%s) = %x, %v; want %x", a.Host(), key, err, a.Key())
 		}
 	}
 	// 256 bits in 52 letters: the last carries 1 bit and 4 of padding,

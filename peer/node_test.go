@@ -131,7 +131,7 @@ func TestNodeCountsUniqueAddrsAndUnknownCommands(t *testing.T) {
 	at := func(s string, tm uint32) wire.TimedNetAddr {
 		return wire.TimedNetAddr{Time: tm, NetAddr: wire.NetAddr{Services: 1, Addr: ap(s)}}
 	}
-	tor := wire.NetAddrV2{Time: 5, Network: wire.NetTorV3, Key: [32]byte{7, 7, 7}, Port: 8333}
+	tor := wire.NetAddrV2{Time: 5, Network: wire.NetTorV3, Port: 8333}.WithKey([32]byte{7, 7, 7})
 	mustSend(t, ctx, c,
 		&wire.Addr{List: []wire.TimedNetAddr{
 			at("1.2.3.4:8333", 1), at("1.2.3.4:8333", 2), // the same address twice

@@ -150,9 +150,9 @@ func buildSim(t testing.TB, s *simnet.Net, good int, seed uint64) (seeds []strin
 		for j := range key {
 			key[j] = byte(rng.IntN(256))
 		}
-		decoys = append(decoys, wire.NetAddrV2{Network: wire.NetTorV3, Key: key, Port: 8333, Services: wire.NodeNetwork})
+		decoys = append(decoys, wire.NetAddrV2{Network: wire.NetTorV3, Port: 8333, Services: wire.NodeNetwork}.WithKey(key))
 		if i%4 == 0 {
-			decoys = append(decoys, wire.NetAddrV2{Network: wire.NetI2P, Key: key, Port: 0, Services: wire.NodeNetwork})
+			decoys = append(decoys, wire.NetAddrV2{Network: wire.NetI2P, Port: 0, Services: wire.NodeNetwork}.WithKey(key))
 		}
 		if i%3 == 0 {
 			ip := netip.AddrFrom16([16]byte{0x2a, 0x01, 0x4f, 0x8, byte(i), byte(i >> 8), 0, 0, 0, 0, 0, 0, 0, 0, 0, byte(i + 1)})
@@ -160,7 +160,7 @@ func buildSim(t testing.TB, s *simnet.Net, good int, seed uint64) (seeds []strin
 		}
 		if i%10 == 0 {
 			ip := netip.AddrFrom16([16]byte{0xfc, 0x32, byte(i), 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, byte(i)})
-			decoys = append(decoys, wire.NetAddrV2{Network: wire.NetCJDNS, IP: ip, Port: 8333})
+			decoys = append(decoys, wire.NetAddrV2{Network: wire.NetCJDNS, Port: 8333}.WithIP(ip))
 		}
 	}
 	answers := make([][]wire.NetAddrV2, len(goods))

@@ -42,7 +42,7 @@ func handshakeMessages() []wire.Message {
 		}},
 		&wire.AddrV2{List: []wire.NetAddrV2{
 			wire.NetAddrV2FromAddrPort(ap("5.6.7.8:8333"), 1, 1_700_000_003),
-			{Time: 1_700_000_004, Services: 1, Network: wire.NetTorV3, Key: [32]byte{1, 2, 3}, Port: 8333},
+			wire.NetAddrV2{Time: 1_700_000_004, Services: 1, Network: wire.NetTorV3, Port: 8333}.WithKey([32]byte{1, 2, 3}),
 		}},
 		&wire.Inv{InvList: wire.InvList{List: []wire.InvVect{{Type: wire.InvType(1), Hash: [32]byte{9}}}}},
 		&wire.Raw{Cmd: "unknowncmd", Payload: []byte("whatever this is")},

@@ -86,7 +86,7 @@ func entry(services, netID, length string, addr []byte) []byte {
 }
 
 func TestAddrV2Entries(t *testing.T) {
-	ipv4 := wire.NetAddrV2{Network: wire.NetIPv4, IP: mustAddr("1.2.3.4"), Port: 8333}
+	ipv4 := wire.NetAddrV2{Network: wire.NetIPv4, Port: 8333}.WithIP(mustAddr("1.2.3.4"))
 	tests := []struct {
 		name       string
 		entries    [][]byte
@@ -96,24 +96,24 @@ func TestAddrV2Entries(t *testing.T) {
 	}{
 		{name: "ipv4", entries: [][]byte{entry("00", "01", "04", unhex("01020304"))}, want: []wire.NetAddrV2{ipv4}},
 		{name: "ipv6", entries: [][]byte{entry("01", "02", "10", unhex("20010db8000000000000000000000001"))},
-			want: []wire.NetAddrV2{{Services: 1, Network: wire.NetIPv6, IP: mustAddr("2001:db8::1"), Port: 8333}}},
+			want: []wire.NetAddrV2{wire.NetAddrV2{Services: 1, Network: wire.NetIPv6, Port: 8333}.WithIP(mustAddr("2001:db8::1"))}},
 		// IPv4 and Tor v2 dressed as IPv6 are skipped (BIP155 appendix A; Core; btcd).
 		{name: "ipv6 holding ipv4-mapped skipped", entries: [][]byte{entry("00", "02", "10", unhex("00000000000000000000ffff01020304")), entry("00", "01", "04", unhex("01020304"))},
 			want: []wire.NetAddrV2{ipv4}},
 		{name: "ipv6 holding onioncat skipped", entries: [][]byte{entry("00", "02", "10", unhex("fd87d87eeb43f1f2f3f4f5f6f7f8f9fa")), entry("00", "01", "04", unhex("01020304"))},
 			want: []wire.NetAddrV2{ipv4}},
 		{name: "ipv6 just outside onioncat kept", entries: [][]byte{entry("00", "02", "10", unhex("fd87d87eeb44f1f2f3f4f5f6f7f8f9fa"))},
-			want: []wire.NetAddrV2{{Network: wire.NetIPv6, IP: mustAddr("fd87:d87e:eb44:f1f2:f3f4:f5f6:f7f8:f9fa"), Port: 8333}}},
+			want: []wire.NetAddrV2{wire.NetAddrV2{Network: wire.NetIPv6, Port: 8333}.WithIP(mustAddr("fd87:d87e:eb44:f1f2:f3f4:f5f6:f7f8:f9fa"))}},
 		{name: "ipv6 ipv4-compatible (::/96) kept", entries: [][]byte{entry("00", "02", "10", unhex("00000000000000000000000001020304"))},
-			want: []wire.NetAddrV2{{Network: wire.NetIPv6, IP: mustAddr("::102:304"), Port: 8333}}},
+			want: []wire.NetAddrV2{wire.NetAddrV2{Network: wire.NetIPv6, Port: 8333}.WithIP(mustAddr("::102:304"))}},
 		{name: "torv3", entries: [][]byte{entry("00", "04", "20", unhex(coreTorV3Key))},
-			want: []wire.NetAddrV2{{Network: wire.NetTorV3, Key: key32(t, coreTorV3Key), Port: 8333}}},
+			want: []wire.NetAddrV2{wire.NetAddrV2{Network: wire.NetTorV3, Port: 8333}.WithKey(key32(t, coreTorV3Key))}},
 		{name: "i2p", entries: [][]byte{entry("00", "05", "20", unhex(coreI2PKey))},
-			want: []wire.NetAddrV2{{Network: wire.NetI2P, Key: key32(t, coreI2PKey), Port: 8333}}},
+			want: []wire.NetAddrV2{wire.NetAddrV2{Network: wire.NetI2P, Port: 8333}.WithKey(key32(t, coreI2PKey))}},
 		{name: "cjdns", entries: [][]byte{entry("00", "06", "10", unhex(coreCJDNSBytes))},
-			want: []wire.NetAddrV2{{Network: wire.NetCJDNS, IP: mustAddr(coreCJDNSHost), Port: 8333}}},
+			want: []wire.NetAddrV2{wire.NetAddrV2{Network: wire.NetCJDNS, Port: 8333}.WithIP(mustAddr(coreCJDNSHost))}},
 		{name: "services as a 9-byte CompactSize", entries: [][]byte{entry("ff0000000000000080", "01", "04", unhex("01020304"))},
-			want: []wire.NetAddrV2{{Services: 1 << 63, Network: wire.NetIPv4, IP: mustAddr("1.2.3.4"), Port: 8333}}},
+			want: []wire.NetAddrV2{wire.NetAddrV2{Services: 1 << 63, Network: wire.NetIPv4, Port: 8333}.WithIP(mustAddr("1.2.3.4"))}},
 
 		// Skipped, as BIP155 asks (unknown ids) and as Bitcoin Core does (Tor v2).
 		{name: "unknown id 8 skipped", entries: [][]byte{entry("00", "08", "03", unhex("010203")), entry("00", "01", "04", unhex("01020304"))},
@@ -186,23 +186,23 @@ func TestAppendNetAddrV2(t *testing.T) {
 		in   wire.NetAddrV2
 		want string
 	}{
-		{name: "ipv4", in: wire.NetAddrV2{Time: 1, Services: 0xfd, Network: wire.NetIPv4, IP: mustAddr("1.2.3.4"), Port: 1},
+		{name: "ipv4", in: wire.NetAddrV2{Time: 1, Services: 0xfd, Network: wire.NetIPv4, Port: 1}.WithIP(mustAddr("1.2.3.4")),
 			want: "01000000 fdfd00 01 04 01020304 0001"},
-		{name: "ipv4 given as ipv4-mapped", in: wire.NetAddrV2{Network: wire.NetIPv4, IP: mustAddr("::ffff:1.2.3.4")},
+		{name: "ipv4 given as ipv4-mapped", in: wire.NetAddrV2{Network: wire.NetIPv4}.WithIP(mustAddr("::ffff:1.2.3.4")),
 			want: "00000000 00 01 04 01020304 0000"},
-		{name: "ipv4 with an ipv6 IP encodes 0.0.0.0", in: wire.NetAddrV2{Network: wire.NetIPv4, IP: mustAddr("2001:db8::1")},
+		{name: "ipv4 with an ipv6 IP encodes 0.0.0.0", in: wire.NetAddrV2{Network: wire.NetIPv4}.WithIP(mustAddr("2001:db8::1")),
 			want: "00000000 00 01 04 00000000 0000"},
 		{name: "ipv4 with the zero IP encodes 0.0.0.0", in: wire.NetAddrV2{Network: wire.NetIPv4},
 			want: "00000000 00 01 04 00000000 0000"},
-		{name: "ipv6 given as ipv4 encodes ipv4-mapped", in: wire.NetAddrV2{Network: wire.NetIPv6, IP: mustAddr("1.2.3.4")},
+		{name: "ipv6 given as ipv4 encodes ipv4-mapped", in: wire.NetAddrV2{Network: wire.NetIPv6}.WithIP(mustAddr("1.2.3.4")),
 			want: "00000000 00 02 10 00000000000000000000ffff01020304 0000"},
 		{name: "ipv6 with the zero IP encodes ::", in: wire.NetAddrV2{Network: wire.NetIPv6},
 			want: "00000000 00 02 10 00000000000000000000000000000000 0000"},
-		{name: "torv3", in: wire.NetAddrV2{Network: wire.NetTorV3, Key: key32(t, rfc8032Key), Port: 9050},
+		{name: "torv3", in: wire.NetAddrV2{Network: wire.NetTorV3, Port: 9050}.WithKey(key32(t, rfc8032Key)),
 			want: "00000000 00 04 20 " + rfc8032Key + " 235a"},
-		{name: "i2p", in: wire.NetAddrV2{Network: wire.NetI2P, Key: key32(t, coreI2PKey)},
+		{name: "i2p", in: wire.NetAddrV2{Network: wire.NetI2P}.WithKey(key32(t, coreI2PKey)),
 			want: "00000000 00 05 20 " + coreI2PKey + " 0000"},
-		{name: "cjdns", in: wire.NetAddrV2{Network: wire.NetCJDNS, IP: mustAddr(coreCJDNSHost), Port: 8333},
+		{name: "cjdns", in: wire.NetAddrV2{Network: wire.NetCJDNS, Port: 8333}.WithIP(mustAddr(coreCJDNSHost)),
 			want: "00000000 00 06 10 " + coreCJDNSBytes + " 208d"},
 		{name: "torv2 has no address to encode", in: wire.NetAddrV2{Network: wire.NetTorV2, Port: 1},
 			want: "00000000 00 03 00 0001"},
@@ -232,7 +232,7 @@ func TestTorV3Host(t *testing.T) {
 		if got := wire.TorV3Host(key); got != tt.want {
 			t.Errorf("%s: TorV3Host = %q, want %q", tt.name, got, tt.want)
 		}
-		a := wire.NetAddrV2{Network: wire.NetTorV3, Key: key, Port: 8333}
+		a := wire.NetAddrV2{Network: wire.NetTorV3, Port: 8333}.WithKey(key)
 		if got := a.Host(); got != tt.want {
 			t.Errorf("%s: Host = %q, want %q", tt.name, got, tt.want)
 		}
@@ -293,15 +293,15 @@ func TestNetAddrV2Rendering(t *testing.T) {
 		wantAP     netip.AddrPort
 		wantOK     bool
 	}{
-		{name: "ipv4", in: wire.NetAddrV2{Network: wire.NetIPv4, IP: mustAddr("1.2.3.4"), Port: 8333},
+		{name: "ipv4", in: wire.NetAddrV2{Network: wire.NetIPv4, Port: 8333}.WithIP(mustAddr("1.2.3.4")),
 			wantHost: "1.2.3.4", wantString: "1.2.3.4:8333", wantAP: mustAddrPort("1.2.3.4:8333"), wantOK: true},
-		{name: "ipv6", in: wire.NetAddrV2{Network: wire.NetIPv6, IP: mustAddr("2001:db8::1"), Port: 8333},
+		{name: "ipv6", in: wire.NetAddrV2{Network: wire.NetIPv6, Port: 8333}.WithIP(mustAddr("2001:db8::1")),
 			wantHost: "2001:db8::1", wantString: "[2001:db8::1]:8333", wantAP: mustAddrPort("[2001:db8::1]:8333"), wantOK: true},
-		{name: "cjdns", in: wire.NetAddrV2{Network: wire.NetCJDNS, IP: mustAddr(coreCJDNSHost), Port: 1},
+		{name: "cjdns", in: wire.NetAddrV2{Network: wire.NetCJDNS, Port: 1}.WithIP(mustAddr(coreCJDNSHost)),
 			wantHost: coreCJDNSHost, wantString: "[" + coreCJDNSHost + "]:1", wantAP: netip.AddrPortFrom(mustAddr(coreCJDNSHost), 1), wantOK: true},
-		{name: "torv3", in: wire.NetAddrV2{Network: wire.NetTorV3, Key: key32(t, coreTorV3Key), Port: 8333},
+		{name: "torv3", in: wire.NetAddrV2{Network: wire.NetTorV3, Port: 8333}.WithKey(key32(t, coreTorV3Key)),
 			wantHost: coreTorV3Host, wantString: coreTorV3Host + ":8333"},
-		{name: "i2p", in: wire.NetAddrV2{Network: wire.NetI2P, Key: key32(t, coreI2PKey), Port: 0},
+		{name: "i2p", in: wire.NetAddrV2{Network: wire.NetI2P, Port: 0}.WithKey(key32(t, coreI2PKey)),
 			wantHost: coreI2PHost, wantString: coreI2PHost + ":0"},
 	}
 	for _, tt := range tests {
@@ -332,7 +332,7 @@ func TestNetAddrV2FromAddrPort(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got := wire.NetAddrV2FromAddrPort(mustAddrPort(tt.in), wire.NodeNetwork, 42)
-		want := wire.NetAddrV2{Time: 42, Services: wire.NodeNetwork, Network: tt.wantNet, IP: mustAddr(tt.wantIP), Port: 8333}
+		want := wire.NetAddrV2{Time: 42, Services: wire.NodeNetwork, Network: tt.wantNet, Port: 8333}.WithIP(mustAddr(tt.wantIP))
 		if got != want {
 			t.Errorf("NetAddrV2FromAddrPort(%s) = %+v, want %+v", tt.in, got, want)
 		}
@@ -465,15 +465,15 @@ func TestNetAddrV2Valid(t *testing.T) {
 		a    wire.NetAddrV2
 		want bool
 	}{
-		{"ipv4", wire.NetAddrV2{Network: wire.NetIPv4, IP: ip("1.2.3.4")}, true},
-		{"0.0.0.0", wire.NetAddrV2{Network: wire.NetIPv4, IP: ip("0.0.0.0")}, false},
-		{"ipv6", wire.NetAddrV2{Network: wire.NetIPv6, IP: ip("2001:db8::1")}, true},
-		{"::", wire.NetAddrV2{Network: wire.NetIPv6, IP: ip("::")}, false},
-		{"onioncat", wire.NetAddrV2{Network: wire.NetIPv6, IP: ip("fd87:d87e:eb43::1")}, false},
-		{"core internal", wire.NetAddrV2{Network: wire.NetIPv6, IP: ip("fd6b:88c0:8724::1")}, false},
-		{"ipv4-mapped as ipv6", wire.NetAddrV2{Network: wire.NetIPv6, IP: ip("::ffff:1.2.3.4")}, false},
-		{"cjdns", wire.NetAddrV2{Network: wire.NetCJDNS, IP: ip("fc00::1")}, true},
-		{"cjdns outside fc00::/8", wire.NetAddrV2{Network: wire.NetCJDNS, IP: ip("fd00::1")}, false},
+		{"ipv4", wire.NetAddrV2{Network: wire.NetIPv4}.WithIP(ip("1.2.3.4")), true},
+		{"0.0.0.0", wire.NetAddrV2{Network: wire.NetIPv4}.WithIP(ip("0.0.0.0")), false},
+		{"ipv6", wire.NetAddrV2{Network: wire.NetIPv6}.WithIP(ip("2001:db8::1")), true},
+		{"::", wire.NetAddrV2{Network: wire.NetIPv6}.WithIP(ip("::")), false},
+		{"onioncat", wire.NetAddrV2{Network: wire.NetIPv6}.WithIP(ip("fd87:d87e:eb43::1")), false},
+		{"core internal", wire.NetAddrV2{Network: wire.NetIPv6}.WithIP(ip("fd6b:88c0:8724::1")), false},
+		{"ipv4-mapped as ipv6", wire.NetAddrV2{Network: wire.NetIPv6}.WithIP(ip("::ffff:1.2.3.4")), false},
+		{"cjdns", wire.NetAddrV2{Network: wire.NetCJDNS}.WithIP(ip("fc00::1")), true},
+		{"cjdns outside fc00::/8", wire.NetAddrV2{Network: wire.NetCJDNS}.WithIP(ip("fd00::1")), false},
 		{"torv3", wire.NetAddrV2{Network: wire.NetTorV3}, true},
 		{"unknown network", wire.NetAddrV2{Network: 99}, false},
 	} {
@@ -516,7 +516,7 @@ func TestValidIPv6AgreesWithValid(t *testing.T) {
 	for _, s := range []string{"::", "::1", "::ffff:1.2.3.4", "::ffff:0:0", "fd87:d87e:eb43::", "fd87:d87e:eb43:ffff::1",
 		"fd87:d87e:eb44::1", "fd6b:88c0:8724::5", "fd6b:88c0:8725::5", "2001:db8::1", "fc00::1", "::1:ffff:1.2.3.4"} {
 		ip := netip.MustParseAddr(s)
-		a := wire.NetAddrV2{Network: wire.NetIPv6, IP: ip}
+		a := wire.NetAddrV2{Network: wire.NetIPv6}.WithIP(ip)
 		b := ip.As16()
 		payload := append([]byte{1, 0, 0, 0, 0, 0, byte(wire.NetIPv6), 16}, b[:]...)
 		payload = append(payload, 0x20, 0x8d)
@@ -526,6 +526,50 @@ func TestValidIPv6AgreesWithValid(t *testing.T) {
 		}
 		if kept := len(m.List) == 1; kept != a.Valid() {
 			t.Errorf("%s: the decoder kept it %v, Valid says %v", s, kept, a.Valid())
+		}
+	}
+}
+
+// WithIP and WithKey set the address of their own networks and leave an
+// entry of another network as it was, so that a caller holding both (as a
+// key of any network) may chain them; == compares entries.
+func TestNetAddrV2WithIPAndKey(t *testing.T) {
+	var key [32]byte
+	for i := range key {
+		key[i] = byte(i + 1)
+	}
+	ip4, ip6 := mustAddr("1.2.3.4"), mustAddr("2001:db8::1")
+	tests := []struct {
+		name           string
+		a              wire.NetAddrV2
+		wantIP         netip.Addr
+		wantKey        [32]byte
+		wantHost       string
+		equalsExpected wire.NetAddrV2
+	}{
+		{"ipv4, key ignored", wire.NetAddrV2{Network: wire.NetIPv4}.WithIP(ip4).WithKey(key), ip4, [32]byte{}, "1.2.3.4",
+			wire.NetAddrV2FromAddrPort(netip.AddrPortFrom(ip4, 0), 0, 0)},
+		{"ipv6, key ignored", wire.NetAddrV2{Network: wire.NetIPv6}.WithKey(key).WithIP(ip6), ip6, [32]byte{}, "2001:db8::1",
+			wire.NetAddrV2FromAddrPort(netip.AddrPortFrom(ip6, 0), 0, 0)},
+		{"torv3, ip ignored", wire.NetAddrV2{Network: wire.NetTorV3}.WithKey(key).WithIP(ip4), netip.Addr{}, key, wire.TorV3Host(key),
+			wire.NetAddrV2{Network: wire.NetTorV3}.WithKey(key)},
+		{"ipv4 set twice", wire.NetAddrV2{Network: wire.NetIPv4}.WithIP(ip6).WithIP(ip4), ip4, [32]byte{}, "1.2.3.4",
+			wire.NetAddrV2{Network: wire.NetIPv4}.WithIP(ip4)},
+		{"ipv6 set over a longer one", wire.NetAddrV2{Network: wire.NetIPv6}.WithIP(ip6).WithIP(mustAddr("::1")), mustAddr("::1"), [32]byte{}, "::1",
+			wire.NetAddrV2{Network: wire.NetIPv6}.WithIP(mustAddr("::1"))},
+	}
+	for _, tt := range tests {
+		if got := tt.a.IP(); got != tt.wantIP {
+			t.Errorf("%s: IP() = %v, want %v", tt.name, got, tt.wantIP)
+		}
+		if got := tt.a.Key(); got != tt.wantKey {
+			t.Errorf("%s: Key() = %x, want %x", tt.name, got, tt.wantKey)
+		}
+		if got := tt.a.Host(); got != tt.wantHost {
+			t.Errorf("%s: Host() = %q, want %q", tt.name, got, tt.wantHost)
+		}
+		if tt.a != tt.equalsExpected {
+			t.Errorf("%s: %v != %v", tt.name, tt.a, tt.equalsExpected)
 		}
 	}
 }

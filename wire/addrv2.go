@@ -63,15 +63,21 @@ func (n NetID) String() string {
 
 // NetAddrV2 is a BIP155 addrv2 entry.
 //
-// IP holds the address of IPv4, IPv6 and CJDNS entries; Key holds the 32
-// bytes of Tor v3 (public key) and I2P (destination hash) entries.
+// The address is held as its bytes in a fixed 32-byte array (no pointers:
+// 48 bytes an entry, and a list the garbage collector need not scan), read
+// with IP or Key and set with WithIP or WithKey once Network is set, or
+// built with NetAddrV2FromAddrPort:
+//
+//	a := wire.NetAddrV2{Network: wire.NetCJDNS, Port: 8333}.WithIP(ip)
+//
+// The bytes beyond the network's length are kept zero, so == compares
+// entries. Changing Network afterwards leaves the bytes as they were.
 type NetAddrV2 struct {
-	Time     uint32 // Unix seconds
+	addr     [32]byte // IPv4: 4 bytes, IPv6 and CJDNS: 16, Tor v3 and I2P: 32; zero beyond
 	Services ServiceFlag
-	Network  NetID
-	IP       netip.Addr
-	Key      [32]byte
+	Time     uint32 // Unix seconds
 	Port     uint16
+	Network  NetID
 }
 
 // NetAddrV2FromAddrPort returns an IPv4 or IPv6 entry for ap. An
@@ -82,7 +88,61 @@ func NetAddrV2FromAddrPort(ap netip.AddrPort, services ServiceFlag, t uint32) Ne
 	if ip.Is4() {
 		n = NetIPv4
 	}
-	return NetAddrV2{Time: t, Services: services, Network: n, IP: ip, Port: ap.Port()}
+	return NetAddrV2{Time: t, Services: services, Network: n, Port: ap.Port()}.WithIP(ip)
+}
+
+// WithIP returns a with the address ip, for an IPv4, IPv6 or CJDNS entry:
+// set Network first. For NetIPv4 an address that is not IPv4 (nor
+// IPv4-mapped) is stored as 0.0.0.0; for IPv6 and CJDNS an IPv4 address is
+// stored IPv4-mapped, which decoders skip. An entry of another network is
+// returned unchanged.
+func (a NetAddrV2) WithIP(ip netip.Addr) NetAddrV2 {
+	switch a.Network {
+	case NetIPv4:
+		a.addr = [32]byte{}
+		if u := ip.Unmap(); u.Is4() {
+			b := u.As4()
+			copy(a.addr[:], b[:])
+		}
+	case NetIPv6, NetCJDNS:
+		a.addr = [32]byte{}
+		if ip.IsValid() {
+			b := ip.As16()
+			copy(a.addr[:], b[:])
+		}
+	}
+	return a
+}
+
+// WithKey returns a with the 32 bytes of a Tor v3 (public key) or I2P
+// (destination hash) entry: set Network first. An entry of another network
+// is returned unchanged.
+func (a NetAddrV2) WithKey(key [32]byte) NetAddrV2 {
+	if a.Network == NetTorV3 || a.Network == NetI2P {
+		a.addr = key
+	}
+	return a
+}
+
+// IP returns the address of an IPv4, IPv6 or CJDNS entry, and the zero Addr
+// for other networks.
+func (a NetAddrV2) IP() netip.Addr {
+	switch a.Network {
+	case NetIPv4:
+		return netip.AddrFrom4([4]byte(a.addr[:4]))
+	case NetIPv6, NetCJDNS:
+		return netip.AddrFrom16([16]byte(a.addr[:16]))
+	}
+	return netip.Addr{}
+}
+
+// Key returns the 32 bytes of a Tor v3 (public key) or I2P (destination
+// hash) entry, and zeros for other networks.
+func (a NetAddrV2) Key() [32]byte {
+	if a.Network == NetTorV3 || a.Network == NetI2P {
+		return a.addr
+	}
+	return [32]byte{}
 }
 
 // AddrPort returns the address as a netip.AddrPort for IPv4, IPv6 and CJDNS
@@ -90,7 +150,7 @@ func NetAddrV2FromAddrPort(ap netip.AddrPort, services ServiceFlag, t uint32) Ne
 func (a NetAddrV2) AddrPort() (ap netip.AddrPort, ok bool) {
 	switch a.Network {
 	case NetIPv4, NetIPv6, NetCJDNS:
-		return netip.AddrPortFrom(a.IP, a.Port), true
+		return netip.AddrPortFrom(a.IP(), a.Port), true
 	}
 	return netip.AddrPort{}, false
 }
@@ -103,11 +163,11 @@ var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
 func (a NetAddrV2) Host() string {
 	switch a.Network {
 	case NetTorV3:
-		return TorV3Host(a.Key)
+		return TorV3Host(a.addr)
 	case NetI2P:
-		return strings.ToLower(b32.EncodeToString(a.Key[:])) + ".b32.i2p"
+		return strings.ToLower(b32.EncodeToString(a.addr[:])) + ".b32.i2p"
 	}
-	return a.IP.String()
+	return a.IP().String()
 }
 
 // String renders host:port, with IPv6 hosts in brackets.
@@ -159,44 +219,23 @@ func ParseTorV3Host(host string) ([32]byte, error) {
 	return key, nil
 }
 
-// AppendNetAddrV2 appends the BIP155 encoding of a. An entry whose Network
-// this package does not decode is encoded with an empty address; an IPv4
-// entry whose IP is not an IPv4 address is encoded as 0.0.0.0, and an IPv6 or
-// CJDNS entry with the zero IP as ::. An IPv6 entry with an IPv4 IP is encoded
-// IPv4-mapped, which decoders skip: build entries with NetAddrV2FromAddrPort.
+// AppendNetAddrV2 appends the BIP155 encoding of a: the address is its
+// network's length of bytes (an entry whose Network this package does not
+// decode is encoded with an empty address).
 func AppendNetAddrV2(dst []byte, a NetAddrV2) []byte {
 	dst = binary.LittleEndian.AppendUint32(dst, a.Time)
 	dst = AppendVarInt(dst, uint64(a.Services))
 	dst = append(dst, byte(a.Network))
-	switch a.Network {
-	case NetIPv4:
-		var ip [4]byte // an IP that is not IPv4 (or the zero Addr) encodes as 0.0.0.0
-		if u := a.IP.Unmap(); u.Is4() {
-			ip = u.As4()
-		}
-		dst = AppendVarBytes(dst, ip[:])
-	case NetIPv6, NetCJDNS:
-		ip := a.IP.As16()
-		dst = AppendVarBytes(dst, ip[:])
-	case NetTorV3, NetI2P:
-		dst = AppendVarBytes(dst, a.Key[:])
-	default:
-		dst = AppendVarInt(dst, 0)
-	}
+	dst = AppendVarBytes(dst, a.addr[:a.Network.addrLen()])
 	return binary.BigEndian.AppendUint16(dst, a.Port)
 }
 
-// netAddrV2 reads one entry into a, which it overwrites whole (decoding in
-// place spares Decode a copy of every entry). It returns false for an entry
-// that is skipped: an unknown or deprecated network id, as BIP155 asks, or
-// an entry that is not Valid (an IPv4-mapped, OnionCat or internal IPv6
-// address, an unspecified one, CJDNS outside fc00::/8); and on an error.
+// netAddrV2 reads one entry of any shape into a, which it overwrites whole.
+// It returns false for an entry that is skipped: an unknown or deprecated
+// network id, as BIP155 asks, or an entry that is not Valid (an
+// IPv4-mapped, OnionCat or internal IPv6 address, an unspecified one, CJDNS
+// outside fc00::/8); and on an error.
 func (r *reader) netAddrV2(a *NetAddrV2) (ok bool) {
-	if r.err == nil {
-		if ok, done := r.netAddrV2Fast(a); done {
-			return ok
-		}
-	}
 	*a = NetAddrV2{}
 	a.Time = r.uint32()
 	a.Services = ServiceFlag(r.varInt())
@@ -222,14 +261,7 @@ func (r *reader) netAddrV2(a *NetAddrV2) (ok bool) {
 		r.fail(start, ErrBadAddress)
 		return false
 	}
-	switch a.Network {
-	case NetIPv4:
-		a.IP = netip.AddrFrom4([4]byte(addr))
-	case NetIPv6, NetCJDNS:
-		a.IP = netip.AddrFrom16([16]byte(addr))
-	default:
-		a.Key = [32]byte(addr)
-	}
+	copy(a.addr[:], addr)
 	// An IPv4 or Tor v2 address dressed as IPv6 (BIP155 says to ignore
 	// OnionCat, Bitcoin Core treats both as invalid and btcd drops both:
 	// keeping them would let one IPv4 address arrive in two spellings),
@@ -238,80 +270,116 @@ func (r *reader) netAddrV2(a *NetAddrV2) (ok bool) {
 	return a.Valid()
 }
 
-// netAddrV2Fast reads an entry of the common shape (a canonical services
-// CompactSize, a known network with its address length in one byte, all of
-// it in the payload) with one bounds check, and reports done. Anything else
-// (truncation, an unknown network, a length that is wrong or long) is left,
-// done false, to the careful path, which reads the entry from its start:
-// the fast path changes the speed, never the outcome.
-func (r *reader) netAddrV2Fast(a *NetAddrV2) (ok, done bool) {
-	b := r.b[r.off:]
-	if len(b) < 4+1+2 {
-		return false, false
-	}
-	var svc uint64
-	i := 5
-	switch p := b[4]; {
-	case p < 0xfd:
-		svc = uint64(p)
-	case p == 0xfd && len(b) >= 7:
-		svc, i = uint64(binary.LittleEndian.Uint16(b[5:])), 7
-		if svc < 0xfd {
-			return false, false // non-canonical: the careful path says so
-		}
-	case p == 0xfe && len(b) >= 9:
-		svc, i = uint64(binary.LittleEndian.Uint32(b[5:])), 9
-		if svc <= 0xffff {
-			return false, false
-		}
-	default:
-		return false, false // 9-byte services (or truncated): rare
-	}
-	if len(b) < i+2 {
-		return false, false
-	}
-	n := NetID(b[i])
-	size := n.addrLen()
-	if size == 0 || int(b[i+1]) != size || len(b) < i+2+size+2 {
-		return false, false
-	}
-	addr := b[i+2 : i+2+size]
-	var ip netip.Addr
-	// Judged from the bytes, before the entry is stored (reading back the
-	// fields just written stalls on store forwarding), as validAddr does.
-	switch n {
-	case NetIPv4:
-		ip = netip.AddrFrom4([4]byte(addr))
-		ok = binary.BigEndian.Uint32(addr) != 0
-	case NetIPv6:
-		ip = netip.AddrFrom16([16]byte(addr))
-		ok = validIPv6(addr)
-	case NetCJDNS:
-		ip = netip.AddrFrom16([16]byte(addr))
-		ok = addr[0] == 0xfc
-	default:
-		ok = true
-	}
-	a.Time = binary.LittleEndian.Uint32(b)
-	a.Services = ServiceFlag(svc)
-	a.Network = n
-	a.IP = ip
-	a.Port = binary.BigEndian.Uint16(b[i+2+size:])
-	if ip.IsValid() {
-		a.Key = [32]byte{}
-	} else {
-		a.Key = [32]byte(addr)
-	}
-	r.off += i + 2 + size + 2
-	return ok, true
+// addrV2Window is what the fast path may read of an entry: time (4),
+// services (up to 3), network (1), length (1), an address read as 32 bytes
+// whatever its length, the port (2): 43 bytes, and 65 so that the compiler
+// sees every index in bounds. Entries that begin closer than this to the
+// end of the payload take the careful path.
+const addrV2Window = 65
+
+// addrV2Masks[n] keeps, of the 32 bytes read at an address of network n
+// (as four little-endian words), the network's length of them.
+var addrV2Masks = [8][4]uint64{
+	NetIPv4:  {0xffff_ffff, 0, 0, 0},
+	NetIPv6:  {^uint64(0), ^uint64(0), 0, 0},
+	NetCJDNS: {^uint64(0), ^uint64(0), 0, 0},
+	NetTorV3: {^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0)},
+	NetI2P:   {^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0)},
 }
 
-// onionCat is the IPv6 range that carried Tor v2 addresses in addr.
-var onionCat = netip.MustParsePrefix("fd87:d87e:eb43::/48")
+// addrV2Lens is NetID.addrLen as a table (0: skipped or unknown).
+var addrV2Lens = [256]uint8{NetIPv4: 4, NetIPv6: 16, NetCJDNS: 16, NetTorV3: 32, NetI2P: 32}
 
-// internalPrefix is the IPv6 form of Bitcoin Core's NET_INTERNAL addresses
-// (fd6b:88c0:8724::/48): names Core makes up for its seeds, never a peer.
-var internalPrefix = netip.MustParsePrefix("fd6b:88c0:8724::/48")
+// addrV2Suspect[n<<8|b] is whether an entry of network n (below 8) whose
+// address begins with the byte b may be one Valid refuses: every refused
+// IPv4 (0.0.0.0) and IPv6 address (::, ::ffff:0:0/96, OnionCat and Core's
+// internal prefix) begins with 0x00 or 0xfd, and a CJDNS address must begin
+// with 0xfc. One load tells the fast path, without a branch on the network,
+// whether Valid must look.
+var addrV2Suspect = func() (t [8 << 8]uint8) {
+	t[int(NetIPv4)<<8] = 1 // 0x00
+	t[int(NetIPv6)<<8] = 1 // 0x00
+	t[int(NetIPv6)<<8|0xfd] = 1
+	for b := range 256 {
+		if b != 0xfc {
+			t[int(NetCJDNS)<<8|b] = 1
+		}
+	}
+	return t
+}()
+
+// addrV2Run decodes, into list from its start, the entries of the common
+// shape (a canonical services CompactSize of 1 or 3 bytes, a known network
+// with its length in one byte) that follow at r.off, while at least
+// addrV2Window bytes remain, and returns how many it decoded; it stops at
+// the first entry of another shape, which the careful path reads (it
+// changes the speed, never the outcome). An entry that Valid refuses is
+// decoded with Network 0, and counted in skipped, for Decode to drop.
+//
+// Each entry costs a few loads, masks and stores, no allocation and no
+// branch on its network, which is the least predictable byte of an entry
+// (a mispredicted branch cost more than the rest of the work): the address
+// is read as four words whatever its length and masked to it, one table
+// says whether Valid must look at it, and the next entry's offset depends
+// on one load (the length byte), so that consecutive entries overlap in the
+// processor.
+func (r *reader) addrV2Run(list []NetAddrV2, skipped *int) int {
+	rest, j, suspects := addrV2Entries(r.b[r.off:], list)
+	r.off = len(r.b) - len(rest)
+	if suspects != 0 {
+		// Rare in honest traffic, and kept out of the loop, where a call
+		// would cost every entry its registers.
+		for k := range list[:j] {
+			if !list[k].Valid() {
+				list[k].Network = 0
+				*skipped++
+			}
+		}
+	}
+	return j
+}
+
+// addrV2Entries is the loop of addrV2Run: it returns what it left of p, the
+// entries it decoded and, if one of them may not be Valid, a non-zero
+// suspects.
+func addrV2Entries(p []byte, list []NetAddrV2) (rest []byte, j int, suspects uint8) {
+	// p is not resliced in the loop: the next entry's offset is then one
+	// load (the length byte) and an add away, where reslicing adds the
+	// arithmetic that keeps a slice's pointer in bounds to that chain.
+	off := 0
+	for ; j < len(list) && off <= len(p)-addrV2Window; j++ {
+		e := (*[addrV2Window]byte)(p[off : off+addrV2Window])
+		a := &list[j]
+		var n uint8
+		var i int
+		switch {
+		case e[4] < 0xfd:
+			a.Services, n, i = ServiceFlag(e[4]), e[5], 5
+		case e[4] == 0xfd && binary.LittleEndian.Uint16(e[5:7]) >= 0xfd:
+			a.Services, n, i = ServiceFlag(binary.LittleEndian.Uint16(e[5:7])), e[7], 7
+		default:
+			return p[off:], j, suspects
+		}
+		next := off + i + 4 // + size: the add that waits on the load is the last
+		size := int(e[i+1])
+		if size == 0 || int(addrV2Lens[n]) != size {
+			return p[off:], j, suspects
+		}
+		a.Time = binary.LittleEndian.Uint32(e[:4])
+		a.Network = NetID(n)
+		port := (i + 2 + size) & 63 // i+2+size: the & only spares a bounds check
+		a.Port = uint16(e[port])<<8 | uint16(e[port+1])
+		m := &addrV2Masks[n&7]
+		w0 := binary.LittleEndian.Uint64(e[i+2:]) & m[0]
+		suspects |= addrV2Suspect[int(n&7)<<8|int(uint8(w0))]
+		binary.LittleEndian.PutUint64(a.addr[0:], w0)
+		binary.LittleEndian.PutUint64(a.addr[8:], binary.LittleEndian.Uint64(e[i+10:])&m[1])
+		binary.LittleEndian.PutUint64(a.addr[16:], binary.LittleEndian.Uint64(e[i+18:])&m[2])
+		binary.LittleEndian.PutUint64(a.addr[24:], binary.LittleEndian.Uint64(e[i+26:])&m[3])
+		off = next + size
+	}
+	return p[off:], j, suspects
+}
 
 // Valid reports whether a peer may be at a, as Bitcoin Core's
 // CNetAddr::IsValid decides what it gossips: not the unspecified address
@@ -319,12 +387,24 @@ var internalPrefix = netip.MustParsePrefix("fd6b:88c0:8724::/48")
 // address dressed as IPv6, a CJDNS address inside fc00::/8, and a known
 // network. The addrv2 decoder already skips every entry this refuses; an
 // addr (v1) entry converted with NetAddrV2FromAddrPort is checked here.
-func (a NetAddrV2) Valid() bool { return validAddr(a.Network, a.IP) }
+func (a NetAddrV2) Valid() bool {
+	switch a.Network {
+	case NetIPv4:
+		return binary.BigEndian.Uint32(a.addr[:4]) != 0
+	case NetIPv6:
+		return validIPv6Words(binary.BigEndian.Uint64(a.addr[:8]), binary.BigEndian.Uint64(a.addr[8:16]))
+	case NetCJDNS:
+		return a.addr[0] == 0xfc
+	case NetTorV3, NetI2P:
+		return true
+	}
+	return false
+}
 
-// validIPv6 is validAddr of the 16 bytes of an IPv6 entry: not ::, not
-// IPv4-mapped, not OnionCat or Core's internal prefix.
-func validIPv6(b []byte) bool {
-	hi, lo := binary.BigEndian.Uint64(b), binary.BigEndian.Uint64(b[8:])
+// validIPv6Words is Valid of an IPv6 entry whose 16 bytes, read big-endian,
+// are hi and lo: not ::, not IPv4-mapped, not OnionCat or Core's internal
+// prefix.
+func validIPv6Words(hi, lo uint64) bool {
 	switch {
 	case hi == 0 && lo == 0: // ::
 		return false
@@ -336,20 +416,4 @@ func validIPv6(b []byte) bool {
 		return false
 	}
 	return true
-}
-
-// validAddr is Valid of an entry of network n at ip (unused for Tor and
-// I2P), for callers that have not stored the entry yet.
-func validAddr(n NetID, ip netip.Addr) bool {
-	switch n {
-	case NetIPv4:
-		return ip.Is4() && !ip.IsUnspecified()
-	case NetIPv6:
-		return ip.Is6() && !ip.IsUnspecified() && !ip.Is4In6() && !onionCat.Contains(ip) && !internalPrefix.Contains(ip)
-	case NetCJDNS:
-		return ip.Is6() && ip.As16()[0] == 0xfc
-	case NetTorV3, NetI2P:
-		return true
-	}
-	return false
 }

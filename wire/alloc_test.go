@@ -181,7 +181,7 @@ func TestDecodeAllocationBounded(t *testing.T) {
 		{name: "addrv2 of 1,000 ipv4 entries", cmd: wire.CmdAddrV2, payload: (&wire.AddrV2{List: func() []wire.NetAddrV2 {
 			l := make([]wire.NetAddrV2, 1000)
 			for i := range l {
-				l[i] = wire.NetAddrV2{Network: wire.NetIPv4, IP: netip.AddrFrom4([4]byte{1, 2, 3, 4})}
+				l[i] = wire.NetAddrV2{Network: wire.NetIPv4}.WithIP(netip.AddrFrom4([4]byte{1, 2, 3, 4}))
 			}
 			return l
 		}()}).AppendPayload(nil)},

@@ -167,16 +167,17 @@ func addrV2ToBtcd(a wire.NetAddrV2) (*btc.NetAddressV2, bool) {
 	var b []byte
 	switch a.Network {
 	case wire.NetIPv4:
-		ip := a.IP.As4()
+		ip := a.IP().As4()
 		b = ip[:]
 	case wire.NetIPv6:
-		if btcdSkipsIPv6(a.IP) {
+		if btcdSkipsIPv6(a.IP()) {
 			return nil, false // NetAddressV2FromBytes would make it torv2 or ipv4
 		}
-		ip := a.IP.As16()
+		ip := a.IP().As16()
 		b = ip[:]
 	case wire.NetTorV3:
-		b = a.Key[:]
+		key := a.Key()
+		b = key[:]
 	default:
 		return nil, false // btcd cannot encode i2p or cjdns
 	}
@@ -204,14 +205,14 @@ func addrV2FromBtcd(t testing.TB, na *btc.NetAddressV2) wire.NetAddrV2 {
 		Network: wire.NetID(v.FieldByName("netID").Uint()), Port: na.Port}
 	switch a.Network {
 	case wire.NetIPv4:
-		a.IP = netip.AddrFrom4([4]byte(b))
+		a = a.WithIP(netip.AddrFrom4([4]byte(b)))
 	case wire.NetIPv6:
-		a.IP = netip.AddrFrom16([16]byte(b))
+		a = a.WithIP(netip.AddrFrom16([16]byte(b)))
 	case wire.NetTorV3:
-		a.Key = [32]byte(b)
+		a = a.WithKey([32]byte(b))
 		// btcd renders the .onion name itself: it must be ours.
-		if got, want := na.Addr.String(), wire.TorV3Host(a.Key); got != want {
-			t.Errorf("btcd renders Tor v3 key %x as %q, we as %q", a.Key, got, want)
+		if got, want := na.Addr.String(), wire.TorV3Host(a.Key()); got != want {
+			t.Errorf("btcd renders Tor v3 key %x as %q, we as %q", a.Key(), got, want)
 		}
 	case wire.NetTorV2:
 	default:
@@ -320,7 +321,7 @@ func btcdView(m wire.Message) wire.Message {
 	for _, a := range v.List {
 		switch {
 		case a.Network == wire.NetIPv4 || a.Network == wire.NetTorV3:
-		case a.Network == wire.NetIPv6 && !btcdSkipsIPv6(a.IP):
+		case a.Network == wire.NetIPv6 && !btcdSkipsIPv6(a.IP()):
 		default:
 			continue
 		}
@@ -452,11 +453,13 @@ func salt(r *rand.Rand, m *wire.AddrV2) {
 		case 1:
 			m.List[i].Network = 0
 		case 2:
-			ip := m.List[i].IP.As16()
+			ip := m.List[i].IP().As16()
 			copy(ip[:], unhex("fd87d87eeb43"))
-			m.List[i].Network, m.List[i].IP = wire.NetIPv6, netip.AddrFrom16(ip)
+			m.List[i].Network = wire.NetIPv6
+			m.List[i] = m.List[i].WithIP(netip.AddrFrom16(ip))
 		case 3:
-			m.List[i].Network, m.List[i].IP = wire.NetIPv6, netip.AddrFrom16(netip.AddrFrom4([4]byte(randBytes(r, 4))).As16())
+			m.List[i].Network = wire.NetIPv6
+			m.List[i] = m.List[i].WithIP(netip.AddrFrom16(netip.AddrFrom4([4]byte(randBytes(r, 4))).As16()))
 		}
 	}
 }
@@ -782,14 +785,14 @@ func TestBtcdDifferences(t *testing.T) {
 		{
 			name: "addrv2 i2p entry: btcd reads and drops it, we decode it",
 			cmd:  wire.CmdAddrV2, payload: append([]byte{1}, entry("00", "05", "20", unhex(coreI2PKey))...),
-			ourView:   &wire.AddrV2{List: []wire.NetAddrV2{{Network: wire.NetI2P, Key: key32(t, coreI2PKey), Port: 8333}}},
+			ourView:   &wire.AddrV2{List: []wire.NetAddrV2{wire.NetAddrV2{Network: wire.NetI2P, Port: 8333}.WithKey(key32(t, coreI2PKey))}},
 			btcdOK:    true,
 			btcdValue: &wire.AddrV2{},
 		},
 		{
 			name: "addrv2 cjdns entry: btcd reads and drops it, we decode it",
 			cmd:  wire.CmdAddrV2, payload: append([]byte{1}, entry("00", "06", "10", unhex(coreCJDNSBytes))...),
-			ourView:   &wire.AddrV2{List: []wire.NetAddrV2{{Network: wire.NetCJDNS, IP: mustAddr(coreCJDNSHost), Port: 8333}}},
+			ourView:   &wire.AddrV2{List: []wire.NetAddrV2{wire.NetAddrV2{Network: wire.NetCJDNS, Port: 8333}.WithIP(mustAddr(coreCJDNSHost))}},
 			btcdOK:    true,
 			btcdValue: &wire.AddrV2{},
 		},

@@ -65,10 +65,12 @@
 //
 // # Addresses
 //
-// Addresses are net/netip values. IPv4 travels as IPv4-mapped IPv6 in addr
-// and version and is unmapped on decode. BIP155 addrv2 entries carry IPv4,
-// IPv6, Tor v3 (rendered as "….onion" with its checksum), I2P (rendered as
-// "….b32.i2p") and CJDNS; unknown network ids (including BIP155's newer
-// Yggdrasil, id 7), and the deprecated Tor v2, are skipped as BIP155 asks, as
-// are IPv6 entries that hold an IPv4-mapped or OnionCat address.
+// Addresses in addr and version are net/netip values. IPv4 travels as
+// IPv4-mapped IPv6 there and is unmapped on decode. BIP155 addrv2 entries
+// carry IPv4, IPv6, Tor v3 (rendered as "….onion" with its checksum), I2P
+// (rendered as "….b32.i2p") and CJDNS; a NetAddrV2 holds its address as
+// bytes (48 bytes an entry, no pointers), read with IP and Key. Unknown
+// network ids (including BIP155's newer Yggdrasil, id 7), and the deprecated
+// Tor v2, are skipped as BIP155 asks, as are the entries Bitcoin Core does
+// not keep (see NetAddrV2.Valid).
 package wire

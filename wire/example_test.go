@@ -140,7 +140,7 @@ func ExampleTorV3Host() {
 	fmt.Println(hex.EncodeToString(back[:]) == hex.EncodeToString(key), err)
 
 	i2p, _ := hex.DecodeString("a2894dabaec08c0051a481a6dac88b64f98232ae42d4b6fd2fa81952dfe36a87")
-	a := wire.NetAddrV2{Network: wire.NetI2P, Key: [32]byte(i2p), Port: 0}
+	a := wire.NetAddrV2{Network: wire.NetI2P, Port: 0}.WithKey([32]byte(i2p))
 	fmt.Println(a.Network, a)
 	// Output:
 	// pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd.onion

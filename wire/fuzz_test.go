@@ -272,15 +272,15 @@ func FuzzDecodeAddrV2(f *testing.F) {
 		for _, a := range m.List {
 			switch a.Network {
 			case wire.NetIPv4:
-				if !a.IP.Is4() {
-					t.Fatalf("ipv4 entry with IP %v", a.IP)
+				if !a.IP().Is4() {
+					t.Fatalf("ipv4 entry with IP %v", a.IP())
 				}
 			case wire.NetIPv6, wire.NetCJDNS:
-				if !a.IP.Is6() || a.IP.Zone() != "" {
-					t.Fatalf("%v entry with IP %v", a.Network, a.IP)
+				if !a.IP().Is6() || a.IP().Zone() != "" {
+					t.Fatalf("%v entry with IP %v", a.Network, a.IP())
 				}
-				if a.Network == wire.NetIPv6 && (a.IP.Is4In6() || onionCat.Contains(a.IP)) {
-					t.Fatalf("ipv6 entry %v should have been skipped", a.IP)
+				if a.Network == wire.NetIPv6 && (a.IP().Is4In6() || onionCat.Contains(a.IP())) {
+					t.Fatalf("ipv6 entry %v should have been skipped", a.IP())
 				}
 			case wire.NetTorV3:
 				if _, err := wire.ParseTorV3Host(a.Host()); err != nil {
@@ -293,7 +293,7 @@ func FuzzDecodeAddrV2(f *testing.F) {
 			default:
 				t.Fatalf("entry of network %v kept", a.Network)
 			}
-			if _, ok := a.AddrPort(); ok != (a.IP.IsValid()) {
+			if _, ok := a.AddrPort(); ok != (a.IP().IsValid()) {
 				t.Fatalf("AddrPort ok = %v for %+v", ok, a)
 			}
 		}

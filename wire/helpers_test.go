@@ -132,11 +132,11 @@ func samples(t testing.TB) []sample {
 			{Time: 1700000000, NetAddr: wire.NetAddr{Services: wire.NodeNetwork, Addr: mustAddrPort("[::]:8333")}},
 		}}},
 		{name: "addrv2/all-networks", msg: &wire.AddrV2{List: []wire.NetAddrV2{
-			{Time: 1700000000, Services: wire.NodeNetwork | wire.NodeWitness | wire.NodeNetworkLimited, Network: wire.NetIPv4, IP: mustAddr("1.2.3.4"), Port: 8333},
-			{Time: 1700000001, Services: 0, Network: wire.NetIPv6, IP: mustAddr("2001:db8::1"), Port: 8333},
-			{Time: 1700000002, Services: wire.NodeNetwork, Network: wire.NetTorV3, Key: key32(t, coreTorV3Key), Port: 8333},
-			{Time: 1700000003, Services: wire.NodeNetwork, Network: wire.NetI2P, Key: key32(t, coreI2PKey), Port: 0},
-			{Time: 1700000004, Services: 1 << 40, Network: wire.NetCJDNS, IP: mustAddr(coreCJDNSHost), Port: 8333},
+			wire.NetAddrV2{Time: 1700000000, Services: wire.NodeNetwork | wire.NodeWitness | wire.NodeNetworkLimited, Network: wire.NetIPv4, Port: 8333}.WithIP(mustAddr("1.2.3.4")),
+			wire.NetAddrV2{Time: 1700000001, Services: 0, Network: wire.NetIPv6, Port: 8333}.WithIP(mustAddr("2001:db8::1")),
+			wire.NetAddrV2{Time: 1700000002, Services: wire.NodeNetwork, Network: wire.NetTorV3, Port: 8333}.WithKey(key32(t, coreTorV3Key)),
+			wire.NetAddrV2{Time: 1700000003, Services: wire.NodeNetwork, Network: wire.NetI2P, Port: 0}.WithKey(key32(t, coreI2PKey)),
+			wire.NetAddrV2{Time: 1700000004, Services: 1 << 40, Network: wire.NetCJDNS, Port: 8333}.WithIP(mustAddr(coreCJDNSHost)),
 		}}, hex: "05" +
 			"00f15365 fd0904 01 04 01020304 208d" +
 			"01f15365 00 02 10 20010db8000000000000000000000001 208d" +
@@ -319,17 +319,22 @@ func randNetAddrV2(r *rand.Rand) wire.NetAddrV2 {
 	a := wire.NetAddrV2{Time: r.Uint32(), Services: randServices(r), Port: uint16(r.Uint32())}
 	switch r.IntN(5) {
 	case 0:
-		a.Network, a.IP = wire.NetIPv4, netip.AddrFrom4([4]byte(randBytes(r, 4)))
+		a.Network = wire.NetIPv4
+		a = a.WithIP(netip.AddrFrom4([4]byte(randBytes(r, 4))))
 	case 1:
-		a.Network, a.IP = wire.NetIPv6, netip.AddrFrom16([16]byte(randBytes(r, 16)))
+		a.Network = wire.NetIPv6
+		a = a.WithIP(netip.AddrFrom16([16]byte(randBytes(r, 16))))
 	case 2:
-		a.Network, a.Key = wire.NetTorV3, randHash(r)
+		a.Network = wire.NetTorV3
+		a = a.WithKey(randHash(r))
 	case 3:
-		a.Network, a.Key = wire.NetI2P, randHash(r)
+		a.Network = wire.NetI2P
+		a = a.WithKey(randHash(r))
 	case 4:
 		ip := [16]byte(randBytes(r, 16))
 		ip[0] = 0xfc
-		a.Network, a.IP = wire.NetCJDNS, netip.AddrFrom16(ip)
+		a.Network = wire.NetCJDNS
+		a = a.WithIP(netip.AddrFrom16(ip))
 	}
 	return a
 }

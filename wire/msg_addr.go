@@ -75,23 +75,38 @@ func (m *AddrV2) AppendPayload(dst []byte) []byte {
 	return dst
 }
 
-// Decode parses payload into m.
+// Decode parses payload into m. Entries of the common shape are decoded
+// by a fast path (addrV2Run), the rest one by one (netAddrV2); both decode
+// in place, and the skipped entries are dropped at the end.
 func (m *AddrV2) Decode(p []byte) error {
 	r := reader{cmd: CmdAddrV2, b: p}
 	n := r.count(MaxAddrEntries, minAddrV2Entry)
-	m.List = grow(m.List[:0], n)
-	for i := 0; i < n && r.err == nil; i++ {
-		// Decode in place (see TimedNetAddr.decodeFrom); a skipped entry
-		// gives its slot back.
-		k := len(m.List)
-		m.List = m.List[:k+1]
-		if !r.netAddrV2(&m.List[k]) {
-			m.List = m.List[:k]
+	m.List = grow(m.List[:0], n)[:n]
+	skipped := 0
+	for j := 0; j < n && r.err == nil; {
+		j += r.addrV2Run(m.List[j:], &skipped)
+		if j < n {
+			if !r.netAddrV2(&m.List[j]) {
+				m.List[j].Network = 0
+				skipped++
+			}
+			j++
 		}
 	}
 	if err := r.end(); err != nil {
 		m.List = m.List[:0]
 		return err
+	}
+	if skipped > 0 {
+		// Network 0 is no BIP155 network: it marks the skipped entries.
+		k := 0
+		for i := range m.List {
+			if m.List[i].Network != 0 {
+				m.List[k] = m.List[i]
+				k++
+			}
+		}
+		m.List = m.List[:k]
 	}
 	return nil
 }

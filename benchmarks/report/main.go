@@ -371,6 +371,7 @@ func (res *results) targets() []target {
 	cmp("addr × 1,000 decode ≥ 4 × btcd (one goroutine)", "addr", implDecoder, implBtcd, 4)
 	cmp("addr × 1,000 decode ≥ 4 × btcd (whole pipeline)", "addr", implPipelineSeq, implBtcd, 4)
 	cmp("block framer + verifier ≥ 0.95 × SHA-256d, one core", "block", implVerifier, implSHA, 0.95)
+	cmp("addrv2 × 1,000 decode ≥ 0.7 × SHA-256d (one goroutine)", "addrv2", implDecoder, implSHA, 0.7)
 	cmp("parallel verifier ≥ 1.6 × sequential, 2 cores, large messages", "block", implPipelinePar, implPipelineSeq, 1.6)
 	cmp("parallel verifier ≥ 1.6 × sequential, 2 cores, large messages", "tx10k", implPipelinePar, implPipelineSeq, 1.6)
 	cmp("pipeline on mix ≥ 0.8 × framer + verifier in one goroutine", "mix", implPipelineSeq, implVerifier, 0.8)

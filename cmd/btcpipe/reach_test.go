@@ -20,7 +20,7 @@ import (
 // network with no way configured is refused with the setting to set.
 func TestReachConfigValidate(t *testing.T) {
 	onion := fakesocks.RandomOnion(8333).String()
-	i2p := wire.NetAddrV2{Network: wire.NetI2P, Key: [32]byte{1, 2, 3}}.String()
+	i2p := wire.NetAddrV2{Network: wire.NetI2P}.WithKey([32]byte{1, 2, 3}).String()
 	tests := []struct {
 		name    string
 		change  func(*Config)

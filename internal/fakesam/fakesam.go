@@ -106,7 +106,7 @@ func RandomDestination() (dest string, a wire.NetAddrV2) {
 		raw[i] = byte(rand.Uint32())
 	}
 	raw[384], raw[385], raw[386] = 5, 0, 4 // key certificate of 4 bytes
-	return i2pB64.EncodeToString(raw), wire.NetAddrV2{Network: wire.NetI2P, Key: sha256.Sum256(raw)}
+	return i2pB64.EncodeToString(raw), wire.NetAddrV2{Network: wire.NetI2P}.WithKey(sha256.Sum256(raw))
 }
 
 // AddNode makes up a destination for the node at target (a loopback

@@ -20,11 +20,11 @@ func TestRandomDestinationHashesToItsName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sha256.Sum256(raw) != a.Key || a.Port != 0 {
+	if sha256.Sum256(raw) != a.Key() || a.Port != 0 {
 		t.Errorf("destination does not hash to its key, or port %d", a.Port)
 	}
 	key, err := netreach.ParseI2PHost(a.Host())
-	if err != nil || key != a.Key {
+	if err != nil || key != a.Key() {
 		t.Errorf("ParseI2PHost(%s) = %x, %v", a.Host(), key, err)
 	}
 }

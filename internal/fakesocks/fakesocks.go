@@ -115,11 +115,11 @@ func (s *Server) AddOnion(target netip.AddrPort, port uint16) wire.NetAddrV2 {
 
 // RandomOnion returns a Tor v3 address with a random key.
 func RandomOnion(port uint16) wire.NetAddrV2 {
-	a := wire.NetAddrV2{Network: wire.NetTorV3, Port: port}
-	for i := range a.Key {
-		a.Key[i] = byte(rand.Uint32())
+	var key [32]byte
+	for i := range key {
+		key[i] = byte(rand.Uint32())
 	}
-	return a
+	return wire.NetAddrV2{Network: wire.NetTorV3, Port: port}.WithKey(key)
 }
 
 // SetReply makes the proxy answer code to every CONNECT for host (0:

@@ -137,8 +137,8 @@ func StandardDecoys(prefix netip.Prefix) []wire.NetAddrV2 {
 		ip("127.0.0.1", 1),
 		ip("::1", 18444),
 		wire.NetAddrV2FromAddrPort(netip.AddrPortFrom(netip.AddrFrom4(last), 0), 0, 0),
-		{Network: wire.NetTorV3, Key: tor, Port: 8333, Services: wire.NodeNetwork},
-		{Network: wire.NetI2P, Key: i2p, Port: 0, Services: wire.NodeNetwork},
-		{Network: wire.NetCJDNS, IP: netip.MustParseAddr("fc32:17ea:e415:c3bf:9808:149d:b5a2:c9aa"), Port: 8333},
+		wire.NetAddrV2{Network: wire.NetTorV3, Port: 8333, Services: wire.NodeNetwork}.WithKey(tor),
+		wire.NetAddrV2{Network: wire.NetI2P, Port: 0, Services: wire.NodeNetwork}.WithKey(i2p),
+		wire.NetAddrV2{Network: wire.NetCJDNS, Port: 8333}.WithIP(netip.MustParseAddr("fc32:17ea:e415:c3bf:9808:149d:b5a2:c9aa")),
 	}
 }

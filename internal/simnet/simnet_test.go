@@ -107,7 +107,7 @@ func TestGood(t *testing.T) {
 	s := newNet(t)
 	n := add(t, s, Spec{Kind: Good, UserAgent: "/good:1/", Height: 777, Relay: true})
 	other := add(t, s, Spec{Kind: Good})
-	tor := wire.NetAddrV2{Network: wire.NetTorV3, Port: 8333, Key: [32]byte{1}}
+	tor := wire.NetAddrV2{Network: wire.NetTorV3, Port: 8333}.WithKey([32]byte{1})
 	n.SetPeers([]wire.NetAddrV2{other.Entry(), tor})
 
 	for _, v2 := range []bool{true, false} {

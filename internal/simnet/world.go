@@ -149,7 +149,7 @@ func (s *Net) BuildWorld(w World) (*WorldGraph, error) {
 			case wire.NetI2P:
 				n.SetAdvertised(w.I2P(n.Addr))
 			case wire.NetCJDNS:
-				n.SetAdvertised(wire.NetAddrV2{Network: wire.NetCJDNS, IP: n.Addr.Addr(), Port: n.Addr.Port()})
+				n.SetAdvertised(wire.NetAddrV2{Network: wire.NetCJDNS, Port: n.Addr.Port()}.WithIP(n.Addr.Addr()))
 			}
 			wg.Nodes = append(wg.Nodes, n)
 			wg.ByAddr[n.Addr] = n
