@@ -2,7 +2,7 @@ package monitor
 
 import (
 	"context"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +21,9 @@ type latest struct {
 	id      int64
 	entries []NodeEntry
 	byAddr  map[string]int
+	// lowAddr and lowUA are the entries' address and user agent in lower
+	// case, for searches (they do not change with re-checks).
+	lowAddr, lowUA []string
 }
 
 // WarmLatest loads the newest complete snapshot into memory (if it is not
@@ -48,11 +51,18 @@ func (s *Store) latestSnapshot(ctx context.Context) (*latest, error) {
 	}); err != nil {
 		return nil, err
 	}
+	c.set(id, entries)
+	return c, nil
+}
+
+// set makes the cache hold entries, of snapshot id. The caller holds c.mu.
+func (c *latest) set(id int64, entries []NodeEntry) {
 	c.id, c.entries, c.byAddr = id, entries, make(map[string]int, len(entries))
+	c.lowAddr, c.lowUA = make([]string, len(entries)), make([]string, len(entries))
 	for i := range entries {
 		c.byAddr[entries[i].Addr] = i
+		c.lowAddr[i], c.lowUA[i] = strings.ToLower(entries[i].Addr), strings.ToLower(entries[i].UserAgent)
 	}
-	return c, nil
 }
 
 // observed updates the scores of the cached entries of nodes that a
@@ -116,44 +126,51 @@ func unixMs(t *time.Time) int64 {
 	return t.UnixMilli()
 }
 
-// each is EachNode on the cache.
+// each is EachNode on the cache. It selects and sorts indices, and copies
+// out (under the lock, as re-checks update entries) only the entries of the
+// page asked for: a page of 50 costs 50 copies, not one per node.
 func (c *latest) each(q NodeQuery, fn func(*NodeEntry) error) (int, error) {
-	c.mu.Lock()
 	q.Q = strings.ToLower(q.Q)
-	var sel []NodeEntry
-	for i := range c.entries {
-		e := &c.entries[i]
-		if q.Network != "" && e.Network != q.Network || q.Outcome != "" && e.Outcome != q.Outcome {
-			continue
-		}
-		if q.Q != "" && !strings.Contains(strings.ToLower(e.Addr), q.Q) && !strings.Contains(strings.ToLower(e.UserAgent), q.Q) {
-			continue
-		}
-		sel = append(sel, *e)
-	}
-	c.mu.Unlock()
 	key := q.Sort
 	if key == "" {
 		key = "addr"
 	}
 	by := lessBy[key]
-	sort.Slice(sel, func(i, j int) bool {
-		c := by(&sel[i], &sel[j])
-		if c == 0 {
-			c = strings.Compare(sel[i].Addr, sel[j].Addr)
+	c.mu.Lock()
+	sel := make([]int32, 0, len(c.entries))
+	for i := range c.entries {
+		e := &c.entries[i]
+		if q.Network != "" && e.Network != q.Network || q.Outcome != "" && e.Outcome != q.Outcome {
+			continue
+		}
+		if q.Q != "" && !strings.Contains(c.lowAddr[i], q.Q) && !strings.Contains(c.lowUA[i], q.Q) {
+			continue
+		}
+		sel = append(sel, int32(i))
+	}
+	slices.SortFunc(sel, func(i, j int32) int {
+		a, b := &c.entries[i], &c.entries[j]
+		r := by(a, b)
+		if r == 0 {
+			r = strings.Compare(a.Addr, b.Addr)
 		}
 		if q.Desc {
-			return c > 0
+			return -r
 		}
-		return c < 0
+		return r
 	})
 	total := len(sel)
 	if q.Limit >= 0 {
 		lo := min(q.Offset, total)
 		sel = sel[lo:min(lo+q.Limit, total)]
 	}
-	for i := range sel {
-		if err := fn(&sel[i]); err != nil {
+	page := make([]NodeEntry, len(sel))
+	for k, i := range sel {
+		page[k] = c.entries[i]
+	}
+	c.mu.Unlock()
+	for i := range page {
+		if err := fn(&page[i]); err != nil {
 			return total, err
 		}
 	}
