@@ -50,6 +50,9 @@ test: btcd postgres chromium ## Run all tests with the race detector, in shuffle
 	@# Allocation counts are meaningless under -race, where those tests skip:
 	@# run them again without it, so the zero-allocation claims are checked.
 	$(if $(RACE),$(GO) test -shuffle=on -count=1 -run 'Alloc|Allocate|CostNothing' ./wire/ ./metrics/ ./stages/ ./bip324/)
+	@# wire has assembly on amd64 (the addrv2 fast path): test the pure-Go build too.
+	$(GO) vet -tags purego ./wire/
+	$(GO) test -tags purego -shuffle=on -count=1 ./wire/
 
 # make bench: BENCH_COUNT samples of BENCH_TIME per benchmark (77 of them, and 15 of BenchmarkDecodeV2):
 # about 5 minutes on 2 cores. The raw output stays in out/bench.txt for

@@ -324,8 +324,9 @@ var addrV2Suspect = func() (t [8 << 8]uint8) {
 // on one load (the length byte), so that consecutive entries overlap in the
 // processor.
 func (r *reader) addrV2Run(list []NetAddrV2, skipped *int) int {
-	rest, j, suspects := addrV2Entries(r.b[r.off:], list)
-	r.off = len(r.b) - len(rest)
+	var suspects uint8
+	off, j := addrV2Entries(r.b[r.off:], list, &suspects)
+	r.off += off
 	if suspects != 0 {
 		// Rare in honest traffic, and kept out of the loop, where a call
 		// would cost every entry its registers.
@@ -339,14 +340,17 @@ func (r *reader) addrV2Run(list []NetAddrV2, skipped *int) int {
 	return j
 }
 
-// addrV2Entries is the loop of addrV2Run: it returns what it left of p, the
-// entries it decoded and, if one of them may not be Valid, a non-zero
-// suspects.
-func addrV2Entries(p []byte, list []NetAddrV2) (rest []byte, j int, suspects uint8) {
+// addrV2EntriesGo is the loop of addrV2Run (addrV2Entries: in assembly on
+// amd64, this elsewhere and under the purego tag). It decodes into list
+// from its start the entries of the common shape at the start of p while
+// at least addrV2Window bytes remain, and returns the bytes it read and the
+// entries it decoded; it sets *suspects non-zero if one of them may not be
+// Valid.
+func addrV2EntriesGo(p []byte, list []NetAddrV2, suspects *uint8) (off, j int) {
 	// p is not resliced in the loop: the next entry's offset is then one
 	// load (the length byte) and an add away, where reslicing adds the
 	// arithmetic that keeps a slice's pointer in bounds to that chain.
-	off := 0
+	sus := uint8(0)
 	for ; j < len(list) && off <= len(p)-addrV2Window; j++ {
 		e := (*[addrV2Window]byte)(p[off : off+addrV2Window])
 		a := &list[j]
@@ -358,12 +362,14 @@ func addrV2Entries(p []byte, list []NetAddrV2) (rest []byte, j int, suspects uin
 		case e[4] == 0xfd && binary.LittleEndian.Uint16(e[5:7]) >= 0xfd:
 			a.Services, n, i = ServiceFlag(binary.LittleEndian.Uint16(e[5:7])), e[7], 7
 		default:
-			return p[off:], j, suspects
+			*suspects |= sus
+			return off, j
 		}
 		next := off + i + 4 // + size: the add that waits on the load is the last
 		size := int(e[i+1])
 		if size == 0 || int(addrV2Lens[n]) != size {
-			return p[off:], j, suspects
+			*suspects |= sus
+			return off, j
 		}
 		a.Time = binary.LittleEndian.Uint32(e[:4])
 		a.Network = NetID(n)
@@ -371,14 +377,15 @@ func addrV2Entries(p []byte, list []NetAddrV2) (rest []byte, j int, suspects uin
 		a.Port = uint16(e[port])<<8 | uint16(e[port+1])
 		m := &addrV2Masks[n&7]
 		w0 := binary.LittleEndian.Uint64(e[i+2:]) & m[0]
-		suspects |= addrV2Suspect[int(n&7)<<8|int(uint8(w0))]
+		sus |= addrV2Suspect[int(n&7)<<8|int(uint8(w0))]
 		binary.LittleEndian.PutUint64(a.addr[0:], w0)
 		binary.LittleEndian.PutUint64(a.addr[8:], binary.LittleEndian.Uint64(e[i+10:])&m[1])
 		binary.LittleEndian.PutUint64(a.addr[16:], binary.LittleEndian.Uint64(e[i+18:])&m[2])
 		binary.LittleEndian.PutUint64(a.addr[24:], binary.LittleEndian.Uint64(e[i+26:])&m[3])
 		off = next + size
 	}
-	return p[off:], j, suspects
+	*suspects |= sus
+	return off, j
 }
 
 // Valid reports whether a peer may be at a, as Bitcoin Core's

@@ -190,17 +190,52 @@ func FuzzAddrV2FastPath(f *testing.F) {
 
 // An entry is 48 bytes with no pointer in it, so that a list of 1,000
 // fits in 48 KB that the garbage collector never scans, and the fast path
-// stores no pointer (no write barrier).
+// stores no pointer (no write barrier). addrv2_amd64.s writes the fields at
+// these offsets.
 func TestNetAddrV2Layout(t *testing.T) {
 	typ := reflect.TypeFor[NetAddrV2]()
 	if typ.Size() != 48 {
 		t.Errorf("NetAddrV2 is %d bytes, want 48", typ.Size())
 	}
+	want := map[string]uintptr{"addr": 0, "Services": 32, "Time": 40, "Port": 44, "Network": 46}
 	for i := range typ.NumField() {
-		switch k := typ.Field(i).Type.Kind(); k {
+		f := typ.Field(i)
+		switch k := f.Type.Kind(); k {
 		case reflect.Array, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		default:
-			t.Errorf("field %s is a %v", typ.Field(i).Name, k)
+			t.Errorf("field %s is a %v", f.Name, k)
+		}
+		if off, ok := want[f.Name]; !ok || off != f.Offset {
+			t.Errorf("field %s at offset %d, want %d (%v)", f.Name, f.Offset, off, ok)
+		}
+	}
+}
+
+// addrV2Entries (in assembly on amd64) and addrV2EntriesGo read the same
+// bytes, decode the same entries into the same slots and raise the same
+// suspicion, over random payloads of every shape, into lists left dirty by
+// earlier calls.
+func TestAddrV2EntriesAgree(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	got, want := make([]NetAddrV2, 130), make([]NetAddrV2, 130)
+	for range 5000 {
+		var p []byte
+		for range r.IntN(130) {
+			p = randomAddrV2Entry(r, p)
+		}
+		if r.IntN(4) == 0 {
+			p = p[:r.IntN(len(p)+1)]
+		}
+		list := r.IntN(131)
+		var gs, ws uint8
+		goff, gj := addrV2Entries(p, got[:list], &gs)
+		woff, wj := addrV2EntriesGo(p, want[:list], &ws)
+		if goff != woff || gj != wj || (gs != 0) != (ws != 0) {
+			t.Fatalf("payload %x, list of %d: addrV2Entries read %d bytes, %d entries, suspects %d; addrV2EntriesGo %d, %d, %d",
+				p, list, goff, gj, gs, woff, wj, ws)
+		}
+		if !slices.Equal(got[:gj], want[:wj]) {
+			t.Fatalf("payload %x:\n%v\n%v", p, got[:gj], want[:wj])
 		}
 	}
 }
