@@ -43,13 +43,30 @@ type testHandler struct {
 
 	mu       sync.Mutex
 	cmds     []string
-	startEnd chan error // what Start returned
+	startEnd chan error    // what Start returned
+	sent     chan struct{} // closed once hello is queued
+	sentOnce sync.Once
+}
+
+// gateReader reads r, and at its end waits for gate before it reports
+// EOF: a stream that must not end before something has happened.
+type gateReader struct {
+	r    io.Reader
+	gate <-chan struct{}
+}
+
+func (g gateReader) Read(p []byte) (int, error) {
+	n, err := g.r.Read(p)
+	if err == io.EOF {
+		<-g.gate
+	}
+	return n, err
 }
 
 var errHandler = errors.New("handler refuses this")
 
 func newTestHandler(hello ...wire.Message) *testHandler {
-	return &testHandler{hello: hello, startEnd: make(chan error, 1)}
+	return &testHandler{hello: hello, startEnd: make(chan error, 1), sent: make(chan struct{})}
 }
 
 func (h *testHandler) Start(ctx context.Context, send stages.Sender) (err error) {
@@ -59,6 +76,7 @@ func (h *testHandler) Start(ctx context.Context, send stages.Sender) (err error)
 			return err
 		}
 	}
+	h.sentOnce.Do(func() { close(h.sent) })
 	if h.startErr != nil {
 		return h.startErr
 	}
@@ -621,7 +639,9 @@ func TestLogObserver(t *testing.T) {
 		stream = append(stream, fakepeer.BadChecksum(magic, &wire.Ping{Nonce: 1, HasNonce: true})...)
 	}
 	h := newTestHandler(&wire.GetAddr{})
-	p, err := pipeline.New(bytes.NewReader(stream), io.Discard, nil, h, pipeline.Config{
+	// The stream ends only once getaddr is queued: otherwise the session
+	// may end (at the end of the stream) before Start has sent it.
+	p, err := pipeline.New(gateReader{bytes.NewReader(stream), h.sent}, io.Discard, nil, h, pipeline.Config{
 		Options: stages.Options{Magic: magic, Observer: obs}, EndAtEOF: true,
 	})
 	if err != nil {
