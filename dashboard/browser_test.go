@@ -13,6 +13,8 @@ import (
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"github.com/btcpipe/btcpipe/internal/textfmt"
 )
 
 // The browser tests drive Debian's chromium (make chromium installs it)
@@ -135,11 +137,11 @@ func TestBrowserOverviewShowsTheCounts(t *testing.T) {
 	fx := newFixture(t, 400, 20)
 	load(t, tab, fx.srv.URL+"/")
 	got := eval[map[string]string](t, tab, `Object.fromEntries([...document.querySelectorAll(".tile")].map(e => [e.id, e.querySelector(".value").innerText]))`)
-	if want := group(fx.reachable); got["tile-reachable"] != want {
+	if want := textfmt.Group(fx.reachable); got["tile-reachable"] != want {
 		t.Errorf("reachable tile shows %q, want %q", got["tile-reachable"], want)
 	}
 	for _, n := range []string{"ipv4", "ipv6", "torv3", "i2p", "cjdns"} {
-		if want := group(fx.byNetwork[n]); got["tile-net-"+n] != want {
+		if want := textfmt.Group(fx.byNetwork[n]); got["tile-net-"+n] != want {
 			t.Errorf("%s tile shows %q, want %q", n, got["tile-net-"+n], want)
 		}
 	}

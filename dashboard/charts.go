@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/btcpipe/btcpipe/internal/textfmt"
 	"github.com/btcpipe/btcpipe/monitor"
 )
 
@@ -117,15 +118,15 @@ func newHBar(title string, items []item, total int, width float64, empty string)
 	most := 0
 	for _, it := range items {
 		most = max(most, it.Value)
-		longest = max(longest, len([]rune(shorten(it.Label, maxLabel))))
+		longest = max(longest, len([]rune(textfmt.Shorten(it.Label, maxLabel))))
 	}
 	labelX := math.Min(math.Max(float64(longest)*8.8+8, lo), hi)
 	barX := labelX + 8
 	maxW := width - barX - 130
 	c := &hbarChart{Title: title, Width: width, LabelX: labelX, BarX: barX, BarH: barH, Empty: empty}
 	for i, it := range items {
-		b := bar{Full: it.Label, Label: shorten(it.Label, maxLabel), Value: it.Value, Color: it.Color, Href: it.Href,
-			Pct: percent(it.Value, total)}
+		b := bar{Full: it.Label, Label: textfmt.Shorten(it.Label, maxLabel), Value: it.Value, Color: it.Color, Href: it.Href,
+			Pct: textfmt.Percent(it.Value, total)}
 		if b.Label == "" {
 			b.Label, b.Full = "(empty)", "(empty)"
 		}
@@ -356,54 +357,12 @@ func niceStepF(most float64, ticks int) float64 {
 // number renders v with thousands separators and at most one decimal.
 func number(v float64) string {
 	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
-		return group(int64(v))
+		return textfmt.Group(int64(v))
 	}
 	if math.Abs(v) >= 100 {
-		return group(int64(math.Round(v)))
+		return textfmt.Group(int64(math.Round(v)))
 	}
 	return strconv.FormatFloat(v, 'f', 1, 64)
-}
-
-// group renders n with thousands separators: 12,345.
-func group[T int | int64 | int32](n T) string {
-	s := strconv.FormatInt(int64(n), 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	if neg {
-		b.WriteByte('-')
-	}
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
-// percent renders part/total as a percentage with one decimal.
-func percent(part, total int) string {
-	if total == 0 {
-		return "0%"
-	}
-	p := float64(part) / float64(total) * 100
-	switch {
-	case p == 100 || p == 0:
-		return strconv.Itoa(int(p)) + "%"
-	case p < 0.1:
-		return "<0.1%"
-	}
-	return strconv.FormatFloat(p, 'f', 1, 64) + "%"
-}
-
-// shorten cuts s to at most n runes, ending in "…" when cut.
-func shorten(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n-1]) + "…"
 }
 
 // newTimeline lays out runs (oldest first) between from and to.
@@ -431,7 +390,7 @@ func newTimeline(runs []monitor.Run, from, to time.Time) *timelineChart {
 	for _, r := range runs {
 		s := segment{X: x(r.From), Color: colorOf(outcomeColors, r.Outcome), Class: r.Outcome}
 		s.W = math.Max(x(r.To)-s.X, 3)
-		s.Title = fmt.Sprintf("%s: %s to %s (%s snapshots)", r.Outcome, r.From.UTC().Format(timeFormat), r.To.UTC().Format(timeFormat), group(r.Snapshots))
+		s.Title = fmt.Sprintf("%s: %s to %s (%s snapshots)", r.Outcome, r.From.UTC().Format(timeFormat), r.To.UTC().Format(timeFormat), textfmt.Group(r.Snapshots))
 		c.Segments = append(c.Segments, s)
 		if !seen[r.Outcome] {
 			seen[r.Outcome] = true

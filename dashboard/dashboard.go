@@ -17,6 +17,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/btcpipe/btcpipe/internal/textfmt"
 	"github.com/btcpipe/btcpipe/internal/version"
 	"github.com/btcpipe/btcpipe/monitor"
 )
@@ -104,9 +105,9 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 var funcs = template.FuncMap{
 	"f":        f,
-	"group":    func(n int) string { return group(n) },
-	"group64":  func(n int64) string { return group(n) },
-	"group32":  func(n int32) string { return group(n) },
+	"group":    textfmt.Group[int],
+	"group64":  func(n int64) string { return textfmt.Group(n) },
+	"group32":  func(n int32) string { return textfmt.Group(n) },
 	"ms":       formatMs,
 	"pct":      func(v float64) string { return fmt.Sprintf("%.1f%%", v) },
 	"time":     formatTime,

@@ -18,6 +18,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/btcpipe/btcpipe/internal/textfmt"
 	"github.com/btcpipe/btcpipe/monitor"
 )
 
@@ -90,11 +91,11 @@ func TestOverviewShowsTheCounts(t *testing.T) {
 	fx := newFixture(t, 400, 30)
 	body := page(t, fx.srv.URL+"/")
 	got := tiles(body)
-	if want := group(fx.reachable); got["reachable"] != want {
+	if want := textfmt.Group(fx.reachable); got["reachable"] != want {
 		t.Errorf("reachable tile = %q, want %q", got["reachable"], want)
 	}
 	for _, n := range []string{"ipv4", "ipv6", "torv3", "i2p", "cjdns"} {
-		if want := group(fx.byNetwork[n]); got["net-"+n] != want {
+		if want := textfmt.Group(fx.byNetwork[n]); got["net-"+n] != want {
 			t.Errorf("%s tile = %q, want %q", n, got["net-"+n], want)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/btcpipe/btcpipe/crawler"
+	"github.com/btcpipe/btcpipe/internal/textfmt"
 	"github.com/btcpipe/btcpipe/monitor"
 	"github.com/btcpipe/btcpipe/wire"
 )
@@ -129,7 +130,7 @@ func parseRange(r *http.Request, def string) (string, time.Duration, error) {
 			return k, rg.d, nil
 		}
 	}
-	return "", 0, bad("range=%q: want one of 24h, 7d, 30d, 90d", shorten(k, 20))
+	return "", 0, bad("range=%q: want one of 24h, 7d, 30d, 90d", textfmt.Shorten(k, 20))
 }
 
 func rangeLinks(path, current string, keep url.Values) []rangeLink {
@@ -230,11 +231,11 @@ func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request) {
 
 func overviewTiles(s *summary) []tile {
 	t := []tile{
-		{ID: "reachable", Label: "Reachable nodes", Value: group(s.reachable), Note: fmt.Sprintf("of %s addresses known", group(s.records))},
-		{ID: "good", Label: "Good for seeding", Value: group(s.good), Note: "as the DNS seeders judge"},
+		{ID: "reachable", Label: "Reachable nodes", Value: textfmt.Group(s.reachable), Note: fmt.Sprintf("of %s addresses known", textfmt.Group(s.records))},
+		{ID: "good", Label: "Good for seeding", Value: textfmt.Group(s.good), Note: "as the DNS seeders judge"},
 	}
 	for _, n := range []string{"ipv4", "ipv6", "torv3", "i2p", "cjdns"} {
-		t = append(t, tile{ID: "net-" + n, Label: networkLabel(n), Value: group(s.byNetwork[n]), Note: percent(s.byNetwork[n], s.reachable) + " of reachable"})
+		t = append(t, tile{ID: "net-" + n, Label: networkLabel(n), Value: textfmt.Group(s.byNetwork[n]), Note: textfmt.Percent(s.byNetwork[n], s.reachable) + " of reachable"})
 	}
 	med := "–"
 	if len(s.connect) > 0 {
@@ -358,7 +359,7 @@ func heightBars(s *summary) *hbarChart {
 	for i, n := range counts {
 		items = append(items, item{Label: heightLabels[i], Value: n, Color: "#3f74b8"})
 	}
-	c := newHBar(fmt.Sprintf("Start heights (tip %s)", group(tip)), items, len(s.heights), halfWidth, "no reachable node")
+	c := newHBar(fmt.Sprintf("Start heights (tip %s)", textfmt.Group(tip)), items, len(s.heights), halfWidth, "no reachable node")
 	return c
 }
 
@@ -476,7 +477,7 @@ func (d *Dashboard) latestNodes(w http.ResponseWriter, r *http.Request) {
 func (d *Dashboard) snapshot(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id < 1 {
-		d.failErr(w, r, bad("snapshot %q: want a positive integer", shorten(r.PathValue("id"), 30)))
+		d.failErr(w, r, bad("snapshot %q: want a positive integer", textfmt.Shorten(r.PathValue("id"), 30)))
 		return
 	}
 	d.nodeList(w, r, id, false)
@@ -489,7 +490,7 @@ func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
 	}
 	v, err := strconv.Atoi(s)
 	if err != nil || v < lo || v > hi {
-		return 0, bad("%s=%q: want a whole number from %d to %d", name, shorten(s, 20), lo, hi)
+		return 0, bad("%s=%q: want a whole number from %d to %d", name, textfmt.Shorten(s, 20), lo, hi)
 	}
 	return v, nil
 }
@@ -503,7 +504,7 @@ func (d *Dashboard) nodeList(w http.ResponseWriter, r *http.Request, id int64, l
 		return
 	}
 	if _, ok := monitor.SortKeys[q.Sort]; q.Sort != "" && !ok {
-		d.failErr(w, r, bad("sort=%q: not a column to sort by", shorten(q.Sort, 30)))
+		d.failErr(w, r, bad("sort=%q: not a column to sort by", textfmt.Shorten(q.Sort, 30)))
 		return
 	}
 	if q.Sort == "" {
@@ -516,7 +517,7 @@ func (d *Dashboard) nodeList(w http.ResponseWriter, r *http.Request, id int64, l
 	case "desc":
 		q.Desc = true
 	default:
-		d.failErr(w, r, bad("order=%q: want asc or desc", shorten(order, 20)))
+		d.failErr(w, r, bad("order=%q: want asc or desc", textfmt.Shorten(order, 20)))
 		return
 	}
 	page, err := intParam(r, "page", 1, 1, 1<<20)
@@ -687,7 +688,7 @@ type uptimeBar struct {
 func (d *Dashboard) node(w http.ResponseWriter, r *http.Request) {
 	addr := r.PathValue("addr")
 	if len(addr) > 128 || !strings.Contains(addr, ":") {
-		d.failErr(w, r, bad("node %q: want host:port, like 192.0.2.1:8333 or [2001:db8::1]:8333", shorten(addr, 64)))
+		d.failErr(w, r, bad("node %q: want host:port, like 192.0.2.1:8333 or [2001:db8::1]:8333", textfmt.Shorten(addr, 64)))
 		return
 	}
 	key, span, err := parseRange(r, "30d")
@@ -717,7 +718,7 @@ func (d *Dashboard) node(w http.ResponseWriter, r *http.Request) {
 	}
 	p.Tiles = []tile{
 		{ID: "outcome", Label: "Last outcome", Value: strings.ReplaceAll(h.Outcome, "_", " "), Note: "at " + formatTimePtr(h.LastTry)},
-		{ID: "seen", Label: "Reachable", Value: fmt.Sprintf("%s of %s", group(h.Successes), group(h.Tries)), Note: "observations"},
+		{ID: "seen", Label: "Reachable", Value: fmt.Sprintf("%s of %s", textfmt.Group(h.Successes), textfmt.Group(h.Tries)), Note: "observations"},
 		{ID: "first", Label: "First seen", Value: shortTime(h.FirstSeen), Note: formatTimePtr(h.FirstSeen)},
 		{ID: "last", Label: "Last reachable", Value: shortTime(h.LastSeen), Note: formatTimePtr(h.LastSeen)},
 	}

@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/btcpipe/btcpipe/crawler"
+	"github.com/btcpipe/btcpipe/internal/textfmt"
 )
 
 // MaxAgents is how many user agents get a bar of their own; the rest share
@@ -117,9 +116,9 @@ func newHBar(bars []bar, total int, empty string, half bool) *hbarChart {
 			b.W = 2 // a visible sliver
 		}
 		b.NumX = barX + b.W + 8
-		b.Pct = percent(b.Value, total)
+		b.Pct = textfmt.Percent(b.Value, total)
 		if b.Label == "" {
-			b.Label = shorten(b.Full, 40)
+			b.Label = textfmt.Shorten(b.Full, 40)
 		}
 		if b.Color == "" {
 			b.Color = accent
@@ -220,7 +219,7 @@ func newStack(byNetwork map[string]map[crawler.Outcome]int) *stackChart {
 			w := float64(v) / float64(most) * maxW
 			row.Segments = append(row.Segments, segment{
 				Outcome: string(o), Value: v, X: round1(sx), W: round1(w), Color: outcomeColor(o),
-				Title: fmt.Sprintf("%s, %s: %s (%s of %s)", n.name, o, group(v), percent(v, n.total), n.name),
+				Title: fmt.Sprintf("%s, %s: %s (%s of %s)", n.name, o, textfmt.Group(v), textfmt.Percent(v, n.total), n.name),
 			})
 			sx += w
 		}
@@ -312,7 +311,7 @@ func newHist(labels []string, counts []int, axisTitle, unit string) *histChart {
 	yMax := step * minTickHeight
 	for i := 0; i <= minTickHeight; i++ {
 		v := step * i
-		c.Ticks = append(c.Ticks, tick{Y: round1(c.Bottom - float64(v)/float64(yMax)*plotH), Label: group(v)})
+		c.Ticks = append(c.Ticks, tick{Y: round1(c.Bottom - float64(v)/float64(yMax)*plotH), Label: textfmt.Group(v)})
 	}
 	slot := (right - left) / float64(len(counts))
 	for i, v := range counts {
@@ -322,14 +321,14 @@ func newHist(labels []string, counts []int, axisTitle, unit string) *histChart {
 		}
 		w := slot * barFraction
 		col := column{
-			Label: labels[i], Value: v, Pct: percent(v, total),
+			Label: labels[i], Value: v, Pct: textfmt.Percent(v, total),
 			X: round1(left + float64(i)*slot + (slot-w)/2), W: round1(w),
 			Y: round1(c.Bottom - h), H: round1(h),
 			CX: round1(left + (float64(i)+0.5)*slot), LabelY: c.Bottom + labelGap,
 			ShowNumber: v > 0,
 		}
 		col.NumY = col.Y - 6
-		col.Title = fmt.Sprintf("%s %s: %s (%s)", labels[i], unit, group(v), col.Pct)
+		col.Title = fmt.Sprintf("%s %s: %s (%s)", labels[i], unit, textfmt.Group(v), col.Pct)
 		c.Columns = append(c.Columns, col)
 	}
 	return c
@@ -351,48 +350,6 @@ func niceStep(most, ticks int) int {
 }
 
 func round1(v float64) float64 { return math.Round(v*10) / 10 }
-
-// percent renders part/total as a percentage with one decimal.
-func percent(part, total int) string {
-	if total == 0 {
-		return "0%"
-	}
-	p := float64(part) / float64(total) * 100
-	switch {
-	case p == 100 || p == 0:
-		return strconv.Itoa(int(p)) + "%"
-	case p < 0.1:
-		return "<0.1%"
-	}
-	return strconv.FormatFloat(p, 'f', 1, 64) + "%"
-}
-
-// group renders n with thousands separators: 12,345.
-func group(n int) string {
-	s := strconv.Itoa(n)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}
-
-// shorten cuts s to at most n runes, ending in "…" when cut.
-func shorten(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n-1]) + "…"
-}
 
 // latencyBin returns the LatencyEdges bin of ms.
 func latencyBin(ms float64) int {
